@@ -1,0 +1,188 @@
+"""`vae replay`: real footage pushed to the gateway as N live camera streams.
+
+Each stream is one WebSocket, paced at its fps from a start time jittered across one
+frame period (no thundering herd), starting at a different point of the clip, with the
+VAE1 envelope carrying a per-stream frame number and the capture time. Like a camera it
+never bursts to catch up: a missed slot is skipped. It reconnects with backoff when the
+gateway goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+
+from rich.progress import Progress as RichProgress
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from client.ingest import GatewayError, IngestClient
+from connectors.sources import EncodedFrame, open_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayStats:
+    """Counts across every stream."""
+
+    sent: int = 0
+    skipped_slots: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    reconnects: int = 0
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+
+def load_frames(source: str, width: int, quality: int, max_frames: int = 0) -> list[EncodedFrame]:
+    """Decode the source once (with a progress bar) into JPEG frames in memory."""
+    frame_source = open_source(source, width=width, quality=quality, max_frames=max_frames)
+    with RichProgress(transient=True) as bar:
+        task = bar.add_task(f"loading {frame_source.description}", total=None)
+        frames = frame_source.load(
+            lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    size = sum(len(f.jpeg) for f in frames) / len(frames)
+    log.info(
+        "loaded %d frames of %dx%d from %s (%.1f KB per JPEG)",
+        len(frames),
+        frames[0].width,
+        frames[0].height,
+        frame_source.description,
+        size / 1024,
+    )
+    return frames
+
+
+async def _read_replies(cam: IngestClient, stats: ReplayStats) -> None:
+    """Without acks the gateway only speaks to refuse a frame: count why."""
+    while True:
+        try:
+            await cam.receive()
+        except GatewayError as exc:
+            stats.error(exc.code)
+            log.debug("%s: %s", cam.stream_id, exc)
+
+
+async def replay_stream(
+    gateway: str,
+    stream_id: str,
+    frames: list[EncodedFrame],
+    first: int,
+    fps: float,
+    deadline: float,
+    stats: ReplayStats,
+) -> None:
+    """Send frames of one stream until the deadline (monotonic), reconnecting as needed."""
+    period = 1.0 / fps
+    frame_id = 0
+    backoff = 0.5
+    next_slot = time.monotonic() + random.uniform(0, period)
+    while time.monotonic() < deadline:
+        try:
+            async with IngestClient(gateway, stream_id) as cam:
+                backoff = 0.5
+                reader = asyncio.create_task(_read_replies(cam, stats))
+                try:
+                    while (now := time.monotonic()) < deadline:
+                        if next_slot > now:
+                            await asyncio.sleep(next_slot - now)
+                        elif now - next_slot > period:  # late by a whole frame: skip slots
+                            missed = int((now - next_slot) / period)
+                            stats.skipped_slots += missed
+                            next_slot += missed * period
+                        frame = frames[(first + frame_id) % len(frames)]
+                        await cam.send(frame.jpeg, frame_id)
+                        stats.sent += 1
+                        frame_id += 1
+                        next_slot += period
+                finally:
+                    reader.cancel()
+        except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+            stats.reconnects += 1
+            log.warning(
+                "%s: gateway %s unavailable (%s); retrying in %.1f s",
+                stream_id,
+                gateway,
+                exc,
+                backoff,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+            next_slot = time.monotonic()
+
+
+async def replay(
+    gateway: str,
+    frames: list[EncodedFrame],
+    streams: int,
+    fps: float,
+    duration: float,
+    prefix: str,
+    report_every: float = 5.0,
+) -> ReplayStats:
+    """Run every stream until the duration ends or the task is cancelled."""
+    stats = ReplayStats()
+    deadline = time.monotonic() + (duration if duration > 0 else float("inf"))
+    tasks = [
+        asyncio.create_task(
+            replay_stream(
+                gateway, f"{prefix}-{i}", frames, i * len(frames) // streams, fps, deadline, stats
+            )
+        )
+        for i in range(streams)
+    ]
+    started = time.monotonic()
+    try:
+        while not all(t.done() for t in tasks):
+            await asyncio.wait(tasks, timeout=report_every)
+            elapsed = time.monotonic() - started
+            log.info(
+                "replay: %d streams, %d frames sent (%.1f/s), %d refused %s, %d reconnects",
+                streams,
+                stats.sent,
+                stats.sent / max(elapsed, 1e-9),
+                sum(stats.errors.values()),
+                stats.errors or "",
+                stats.reconnects,
+            )
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return stats
+
+
+def run_replay(
+    *,
+    source: str,
+    gateway: str,
+    streams: int,
+    fps: float,
+    duration: float,
+    prefix: str,
+    width: int = 0,
+    quality: int = 85,
+) -> int:
+    """Entry point of `vae replay`."""
+    if streams < 1 or fps <= 0:
+        raise ValueError("--streams must be at least 1 and --fps above 0")
+    if not gateway.startswith(("ws://", "wss://")):
+        raise InvalidURI(gateway, "the gateway URL must start with ws:// or wss://")
+    frames = load_frames(source, width, quality)
+
+    async def main() -> None:
+        task = asyncio.create_task(replay(gateway, frames, streams, fps, duration, prefix))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0

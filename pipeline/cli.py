@@ -1,0 +1,271 @@
+"""`vae`: one command for every part of the engine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import config
+from pipeline.logs import setup_logging
+
+log = logging.getLogger("vae")
+
+Handler = Callable[[argparse.Namespace, config.Settings], int]
+
+
+def _broker(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.kafka.admin import ensure_topics
+    from pipeline.kafka.embedded import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port, host=args.host).start()
+    kafka = config.KafkaSettings(bootstrap=broker.bootstrap)
+    if settings.topics.create:
+        counts = ensure_topics(kafka, settings.topics)
+        log.info("topics: %s", ", ".join(f"{k} ({v} partitions)" for k, v in counts.items()))
+    print(f"embedded broker ready: VAE_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while broker.running() and not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+
+    wait_for_broker(settings.kafka, timeout=args.wait)
+    for name, partitions in ensure_topics(settings.kafka, settings.topics).items():
+        print(f"{name}: {partitions} partitions")
+    return 0
+
+
+def _gateway(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.gateway.server import run_gateway
+    from pipeline.kafka.admin import wait_for_broker
+
+    wait_for_broker(settings.kafka, timeout=args.wait)
+    run_gateway(settings)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.kafka.admin import wait_for_broker
+    from pipeline.worker.app import run_worker
+
+    wait_for_broker(settings.kafka, timeout=args.wait)
+    return run_worker(settings)
+
+
+def _replay(args: argparse.Namespace, settings: config.Settings) -> int:
+    from connectors.replay import run_replay
+
+    return run_replay(
+        source=args.source,
+        gateway=args.gateway or settings.client.gateway_url,
+        streams=args.streams,
+        fps=args.fps,
+        duration=args.duration,
+        prefix=args.prefix,
+        width=args.width,
+        quality=args.quality,
+    )
+
+
+def _up(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.up import run_up
+
+    return run_up(
+        settings,
+        source=args.source,
+        streams=args.streams,
+        fps=args.fps,
+        workers=args.workers,
+        duration=args.duration,
+        explicit_bootstrap=bool(settings.kafka.bootstrap),
+        log_dir=Path(args.log_dir),
+    )
+
+
+def _models(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.inference.model_files import CATALOGUE, ModelNotFound, fetch, locate, sha256_of
+
+    if args.action == "where":
+        for name in CATALOGUE:
+            try:
+                path = locate(name, settings.model.dir)
+                print(f"{name}: {path} (sha256 {sha256_of(path)[:16]}...)")
+            except ModelNotFound as exc:
+                print(f"{name}: {exc}")
+        return 0
+    from rich.progress import DownloadColumn, Progress, TaskID, TransferSpeedColumn
+
+    dest = Path(args.dest)
+    for name in args.names or list(CATALOGUE):
+        with Progress(
+            *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()
+        ) as bar:
+            task = bar.add_task(f"{name}.onnx", total=None)
+
+            def show(done: int, total: int, bar: Progress = bar, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            path = fetch(name, dest, progress=show)
+        print(f"{name}: {path} (sha256 verified)")
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
+    if args.markdown:
+        print(config.markdown_table())
+        return 0
+    for option in config.options():
+        value = getattr(getattr(settings, option.section), option.name)
+        shown = "***" if option.secret and value else repr(value)
+        print(f"{option.env}={shown}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vae",
+        description="Distributed real-time video analytics: WebSocket gateway -> Kafka -> "
+        "batched detection workers -> live WebSocket feed.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, handler: Handler, help: str, sections: Sequence[str]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        config.add_arguments(p, sections)
+        p.set_defaults(handler=handler)
+        return p
+
+    up = command(
+        "up",
+        _up,
+        "Run everything on this machine: broker (embedded unless VAE_KAFKA_BOOTSTRAP is set), "
+        "gateway, workers and a replay of the sample clip; prints a summary every few seconds.",
+        config.SECTIONS,
+    )
+    up.add_argument(
+        "--source", default="", help="Clip, photo or folder to replay (default: the sample clip)."
+    )
+    up.add_argument("--streams", type=int, default=4, help="Replayed streams (default 4).")
+    up.add_argument(
+        "--fps", type=float, default=5.0, help="Frames per second per stream (default 5)."
+    )
+    up.add_argument("--workers", type=int, default=1, help="Worker processes (default 1).")
+    up.add_argument(
+        "--duration",
+        type=float,
+        default=0,
+        help="Stop after this many seconds (0: run until Ctrl-C).",
+    )
+    up.add_argument("--log-dir", default="artifacts/up", help="Where each process's log goes.")
+
+    gateway = command(
+        "gateway",
+        _gateway,
+        "Run the WebSocket gateway (ingest, subscribe, health, metrics, web viewer).",
+        ("kafka", "topics", "schema_registry", "gateway", "log"),
+    )
+    gateway.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
+
+    worker = command(
+        "worker",
+        _worker,
+        "Run an inference worker (a member of the workers' consumer group).",
+        ("kafka", "topics", "schema_registry", "worker", "model", "log"),
+    )
+    worker.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
+
+    broker = command(
+        "broker",
+        _broker,
+        "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
+        ("topics", "log"),
+    )
+    broker.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
+    broker.add_argument("--port", type=int, default=9092, help="Port to listen on.")
+
+    topics = command(
+        "topics",
+        _topics,
+        "Create the engine's topics (if missing) and print their partitions.",
+        ("kafka", "topics", "log"),
+    )
+    topics.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
+
+    replay = command(
+        "replay",
+        _replay,
+        "Push a video file, photo or folder of photos to the gateway as N live streams.",
+        ("client", "log"),
+    )
+    replay.add_argument(
+        "source", help="Video file (any format PyAV reads), photo, or folder of photos."
+    )
+    replay.add_argument("--streams", type=int, default=1, help="Number of streams (default 1).")
+    replay.add_argument("--fps", type=float, default=10.0, help="Frames per second per stream.")
+    replay.add_argument("--duration", type=float, default=0, help="Seconds to run (0: forever).")
+    replay.add_argument("--gateway", default="", help="Gateway URL (default VAE_GATEWAY_URL).")
+    replay.add_argument("--prefix", default="replay", help="Stream ids are PREFIX-0, PREFIX-1, ...")
+    replay.add_argument(
+        "--width", type=int, default=0, help="Resize frames to this width (0: keep)."
+    )
+    replay.add_argument("--quality", type=int, default=85, help="JPEG quality (1-100).")
+
+    models = command("models", _models, "Find or download model weights.", ("model", "log"))
+    models.add_argument(
+        "action",
+        choices=("fetch", "where"),
+        help="fetch: download with sha256 check; where: show what is found.",
+    )
+    models.add_argument("names", nargs="*", help="Models to fetch (default: all known).")
+    models.add_argument(
+        "--dest", default="models", help="Folder to download into (default ./models)."
+    )
+
+    show = command("settings", _settings, "Print the effective settings (or the README table).", ())
+    show.add_argument(
+        "--markdown", action="store_true", help="Print every setting as a Markdown table."
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(args)
+    except config.SettingsError as exc:
+        parser.error(str(exc))
+    setup_logging(settings.log.level, args.command)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every known failure surfaces as one clear line, not a traceback
+        from pipeline.errors import user_facing
+
+        message = user_facing(exc)
+        if message is None:
+            raise
+        print(f"vae {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

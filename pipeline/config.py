@@ -1,0 +1,378 @@
+"""Every option of every service, in one place.
+
+Each setting is a dataclass field with its help text. The same declaration gives the
+environment variable (``VAE_<SECTION>_<NAME>`` unless overridden), the CLI flag
+(``--<section>-<name>``), the README table (``vae settings --markdown``) and the parsing
+rules, so the three can never disagree. Precedence: CLI flag > environment > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, get_type_hints
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def setting(
+    default: T,
+    help: str,
+    *,
+    env: str | None = None,
+    choices: Sequence[str] | None = None,
+    secret: bool = False,
+) -> T:
+    """Declare one setting: a default, a help text and optional parsing rules."""
+    metadata: dict[str, object] = {
+        "help": help,
+        "env": env,
+        "choices": tuple(choices) if choices else None,
+        "secret": secret,
+    }
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How every client reaches the brokers (Apache Kafka, Redpanda, Amazon MSK, embedded)."""
+
+    bootstrap: str = setting(
+        "",
+        "Bootstrap servers, host:port[,host:port]. Empty: `vae up` starts the embedded "
+        "broker; the other commands use 127.0.0.1:9092 (where `vae broker` listens).",
+    )
+    security_protocol: str = setting(
+        "PLAINTEXT",
+        "librdkafka security.protocol. MSK with IAM auth: SASL_SSL.",
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    )
+    sasl_mechanism: str = setting(
+        "",
+        "SASL mechanism. AWS_MSK_IAM signs OAUTHBEARER tokens with the pod's IAM role "
+        "(needs the `msk` extra).",
+        choices=("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"),
+    )
+    sasl_username: str = setting("", "SASL username (PLAIN/SCRAM).")
+    sasl_password: str = setting("", "SASL password (PLAIN/SCRAM).", secret=True)
+    ssl_ca_location: str = setting("", "CA bundle for TLS; empty uses the system store.")
+    aws_region: str = setting("", "AWS region for MSK IAM tokens; empty reads AWS_REGION.")
+    client_config: str = setting(
+        "",
+        "Extra librdkafka properties for every client, as key=value pairs separated by commas.",
+    )
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """Topic names and how they are created (explicitly at start, never auto-created)."""
+
+    frames: str = setting("vae.frames", "Topic of encoded frames, keyed by stream_id.")
+    detections: str = setting("vae.detections", "Topic of detections, keyed by stream_id.")
+    frames_partitions: int = setting(
+        12, "Partitions of the frames topic: the most workers that can share the load."
+    )
+    detections_partitions: int = setting(12, "Partitions of the detections topic.")
+    replication_factor: int = setting(1, "Replication factor of created topics (3 on MSK).")
+    frames_retention_ms: int = setting(
+        3_600_000, "retention.ms of the frames topic: frames are only useful for minutes."
+    )
+    detections_retention_ms: int = setting(86_400_000, "retention.ms of the detections topic.")
+    max_message_bytes: int = setting(
+        4_194_304, "max.message.bytes of the frames topic (must exceed the largest frame)."
+    )
+    create: bool = setting(True, "Create missing topics at start with the partition counts above.")
+
+
+@dataclass(frozen=True)
+class SchemaRegistrySettings:
+    """Where Avro schema ids come from."""
+
+    url: str = setting(
+        "",
+        "Confluent-compatible schema registry (Redpanda has one built in). Empty: schema ids "
+        "are derived from the local schemas/*.avsc files.",
+    )
+    basic_auth: str = setting("", "user:password for the schema registry.", secret=True)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The WebSocket/HTTP front door: ingest, subscribe, health, metrics, web viewer."""
+
+    host: str = setting("0.0.0.0", "Interface to listen on.")
+    port: int = setting(8080, "Port for WebSocket and HTTP (one port).")
+    max_frame_bytes: int = setting(
+        2_097_152, "Largest accepted frame; a larger one is rejected with `frame_too_large`."
+    )
+    subscriber_queue: int = setting(
+        256,
+        "Messages buffered per subscriber; when full the oldest are dropped (and counted), "
+        "so a slow subscriber never slows the others.",
+    )
+    backpressure_timeout_ms: int = setting(
+        2000,
+        "When the producer's local queue is full, how long an ingest socket waits for room "
+        "(its reads pause, so TCP pushes back on the camera) before the frame is rejected "
+        "with `overloaded`.",
+    )
+    linger_ms: float = setting(2.0, "Producer linger.ms: batching delay traded for latency.")
+    producer_queue_kbytes: int = setting(
+        131_072, "Producer local queue bound (queue.buffering.max.kbytes)."
+    )
+    latest_frames: int = setting(
+        10_000, "Streams whose latest frame is kept for the viewer (least recently updated go)."
+    )
+    web_root: str = setting("", "Folder served at /; empty serves the bundled client/web.")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Inference workers: a consumer group over the frames topic."""
+
+    group_id: str = setting("vae-workers", "Consumer group of the workers.")
+    max_batch: int = setting(8, "Largest inference batch.")
+    max_wait_ms: float = setting(
+        10.0, "How long a batch waits for more frames after its first one arrived."
+    )
+    max_frame_age_ms: int = setting(
+        0,
+        "Skip (and count) frames older than this at the worker: real-time load shedding. "
+        "0 = off, every frame is processed.",
+    )
+    decode_threads: int = setting(2, "Threads decoding JPEG and letterboxing (GIL released).")
+    pipeline_depth: int = setting(
+        2, "Batches queued between stages (decode -> infer -> publish); bounds memory."
+    )
+    metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
+    max_poll_interval_ms: int = setting(
+        10_000,
+        "Consumer max.poll.interval.ms. Also the group's rebalance timeout: the embedded "
+        "broker completes a join only after it, so keep it low (6-10 s) locally.",
+    )
+    session_timeout_ms: int = setting(
+        10_000, "Consumer session.timeout.ms: how soon a dead worker's partitions move."
+    )
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which detector runs, and how."""
+
+    dir: str = setting(
+        "",
+        "Folder holding the model files. Empty searches ./models, then ../shared/models.",
+        env="VAE_MODEL_DIR",
+    )
+    name: str = setting("yolox_nano", "Model name (file <name>.onnx).")
+    backend: str = setting(
+        "auto",
+        "Inference backend; auto picks the fastest that imports and finds a device.",
+        env="VAE_BACKEND",
+        choices=("auto", "onnxruntime", "tensorrt", "torch"),
+    )
+    precision: str = setting(
+        "fp32", "Inference precision (fp16 on GPU backends).", choices=("fp32", "fp16")
+    )
+    threads: int = setting(
+        0, "Intra-op threads of the CPU backend; 0 = the cores this process may use."
+    )
+    conf_threshold: float = setting(0.3, "Minimum score (objectness x class) of a detection.")
+    nms_iou: float = setting(0.45, "IoU above which a box of the same class is suppressed.")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the tools (replay, loadgen, up) connect to."""
+
+    gateway_url: str = setting(
+        "ws://127.0.0.1:8080", "Gateway base URL for replay and loadgen.", env="VAE_GATEWAY_URL"
+    )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Logging."""
+
+    level: str = setting("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All sections. Services read only the sections they need."""
+
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    schema_registry: SchemaRegistrySettings = field(default_factory=SchemaRegistrySettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One setting as a user sees it."""
+
+    section: str
+    name: str
+    env: str
+    flag: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None
+    secret: bool
+
+
+def _section_class(section: str) -> type:
+    hints = get_type_hints(Settings)
+    return hints[section]  # type: ignore[no-any-return]
+
+
+def options(sections: Iterable[str] = SECTIONS) -> list[OptionInfo]:
+    """Every setting of the given sections, in declaration order."""
+    result = []
+    for section in sections:
+        cls = _section_class(section)
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            env = f.metadata.get("env") or f"VAE_{section}_{f.name}".upper()
+            result.append(
+                OptionInfo(
+                    section=section,
+                    name=f.name,
+                    env=env,
+                    flag="--" + f"{section}-{f.name}".replace("_", "-"),
+                    kind=hints[f.name],
+                    default=f.default,
+                    help=f.metadata["help"],
+                    choices=f.metadata.get("choices"),
+                    secret=bool(f.metadata.get("secret")),
+                )
+            )
+    return result
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(option: OptionInfo, raw: str, origin: str) -> Any:
+    """Convert a string from the environment or a flag, with an error naming its origin."""
+    value: Any
+    try:
+        if option.kind is bool:
+            low = raw.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError("expected true/false")
+            value = low in _TRUE
+        elif option.kind is int:
+            value = int(raw.replace("_", ""))
+        elif option.kind is float:
+            value = float(raw)
+        else:
+            value = raw
+    except ValueError as exc:
+        raise SettingsError(f"{origin}={raw!r}: expected {option.kind.__name__} ({exc})") from None
+    if option.choices is not None and value not in option.choices:
+        allowed = ", ".join(repr(c) for c in option.choices)
+        raise SettingsError(f"{origin}={raw!r}: must be one of {allowed}")
+    if option.kind in (int, float) and value < 0:
+        raise SettingsError(f"{origin}={raw!r}: must not be negative")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, sections: Iterable[str] = SECTIONS) -> None:
+    """Add a flag for every setting of the given sections (defaults stay None: unset)."""
+    for section in sections:
+        group = parser.add_argument_group(f"{section} settings")
+        for option in options([section]):
+            meta = f"(env {option.env}; default {option.default!r})"
+            if option.kind is bool:
+                group.add_argument(
+                    option.flag,
+                    dest=f"{section}__{option.name}",
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=f"{option.help} {meta}",
+                )
+            else:
+                group.add_argument(
+                    option.flag,
+                    dest=f"{section}__{option.name}",
+                    default=None,
+                    metavar=option.kind.__name__.upper(),
+                    help=f"{option.help} {meta}",
+                )
+
+
+def load(
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from defaults, then the environment, then parsed CLI flags."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for option in options():
+        if option.env in environ:
+            values[option.section][option.name] = _parse(option, environ[option.env], option.env)
+        if args is not None:
+            raw = getattr(args, f"{option.section}__{option.name}", None)
+            if isinstance(raw, bool):
+                values[option.section][option.name] = raw
+            elif raw is not None:
+                values[option.section][option.name] = _parse(option, str(raw), option.flag)
+    sections = {name: _section_class(name)(**values[name]) for name in SECTIONS}
+    settings = Settings(**sections)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Cross-field checks that a single value's parse cannot see."""
+    if settings.worker.max_batch < 1:
+        raise SettingsError("VAE_WORKER_MAX_BATCH must be at least 1")
+    if settings.topics.frames_partitions < 1 or settings.topics.detections_partitions < 1:
+        raise SettingsError("topic partition counts must be at least 1")
+    if settings.gateway.max_frame_bytes > settings.topics.max_message_bytes - 1024:
+        raise SettingsError(
+            "VAE_GATEWAY_MAX_FRAME_BYTES must stay below VAE_TOPICS_MAX_MESSAGE_BYTES "
+            "(minus 1 KiB for the record's other fields)"
+        )
+    if settings.topics.frames == settings.topics.detections:
+        raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces these settings in a child process."""
+    env = {}
+    for option in options():
+        value = getattr(getattr(settings, option.section), option.name)
+        env[option.env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def markdown_table(sections: Iterable[str] = SECTIONS) -> str:
+    """The README's settings table."""
+    lines = ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|"]
+    for option in options(sections):
+        default = "(empty)" if option.default == "" else f"`{option.default}`"
+        text = option.help.replace("|", "\\|")
+        if option.choices:
+            text += (
+                " One of: " + ", ".join(f"`{c}`" if c else "(empty)" for c in option.choices) + "."
+            )
+        lines.append(f"| `{option.env}` | `{option.flag}` | {default} | {text} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The gateway: WebSocket ingest -> frames topic; detections topic -> WebSocket subscribers."""

@@ -1,0 +1,40 @@
+"""Everything a gateway connection handler needs, built once per process."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import schemas
+from pipeline.config import Settings
+from pipeline.gateway.fanout import FanoutHub
+from pipeline.gateway.streams import StreamRegistry
+from pipeline.kafka.producer import AsyncProducer
+from pipeline.metrics import GatewayMetrics
+from pipeline.serde import AvroEncoder, FrameRecord, SchemaIds
+
+
+@dataclass
+class Readiness:
+    """Why the gateway is or is not ready; refreshed in the background."""
+
+    ready: bool = False
+    reason: str = "starting"
+
+
+@dataclass
+class GatewayContext:
+    """Shared state of one gateway process."""
+
+    settings: Settings
+    producer: AsyncProducer
+    frame_encoder: AvroEncoder[FrameRecord]
+    metrics: GatewayMetrics
+    hub: FanoutHub = field(default_factory=FanoutHub)
+    streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
+    readiness: Readiness = field(default_factory=Readiness)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def frame_encoder(settings: Settings, ids: SchemaIds) -> AvroEncoder[FrameRecord]:
+    return AvroEncoder(schemas.load(schemas.FRAME), ids, f"{settings.topics.frames}-value")

@@ -1,0 +1,89 @@
+"""Detections fan-out to subscribers, each behind its own bounded queue.
+
+A subscriber's queue drops its *oldest* message when full (a live feed wants the newest
+boxes), counts what it dropped, and tells the subscriber so. A slow subscriber therefore
+only ever costs itself: publishing never waits on a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+
+class Subscriber:
+    """One subscribe socket's interest (None = every stream) and its bounded queue."""
+
+    def __init__(self, streams: frozenset[str] | None, maxlen: int) -> None:
+        if maxlen < 1:
+            raise ValueError("a subscriber queue holds at least one message")
+        self.streams = streams
+        self._queue: deque[str] = deque(maxlen=maxlen)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self._dropped_unreported = 0
+
+    def offer(self, message: str) -> bool:
+        """Queue a message; False when that pushed the oldest one out."""
+        full = len(self._queue) == self._queue.maxlen
+        self._queue.append(message)
+        self._ready.set()
+        if full:
+            self.dropped += 1
+            self._dropped_unreported += 1
+        return not full
+
+    def take_dropped(self) -> int:
+        """Drops not yet reported to the subscriber (and forget them)."""
+        count, self._dropped_unreported = self._dropped_unreported, 0
+        return count
+
+    async def next(self) -> str:
+        """The oldest queued message, waiting for one if needed."""
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+class FanoutHub:
+    """Who wants which stream; publishing is O(interested subscribers)."""
+
+    def __init__(self) -> None:
+        self._by_stream: dict[str, set[Subscriber]] = {}
+        self._everything: set[Subscriber] = set()
+
+    def add(self, subscriber: Subscriber) -> None:
+        if subscriber.streams is None:
+            self._everything.add(subscriber)
+            return
+        for stream in subscriber.streams:
+            self._by_stream.setdefault(stream, set()).add(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        self._everything.discard(subscriber)
+        for stream in subscriber.streams or ():
+            members = self._by_stream.get(stream)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._by_stream[stream]
+
+    def publish(self, stream_id: str, message: str) -> tuple[int, int]:
+        """Offer a message to everyone interested; return (delivered to, dropped by)."""
+        delivered = dropped = 0
+        for group in (self._by_stream.get(stream_id, ()), self._everything):
+            for subscriber in group:
+                delivered += 1
+                if not subscriber.offer(message):
+                    dropped += 1
+        return delivered, dropped
+
+    def __len__(self) -> int:
+        unique = set(self._everything)
+        for members in self._by_stream.values():
+            unique |= members
+        return len(unique)

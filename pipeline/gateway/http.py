@@ -1,0 +1,122 @@
+"""Plain HTTP on the WebSocket port: health, readiness, metrics, stream list, viewer files."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import mimetypes
+from http import HTTPStatus
+from importlib import resources
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from pipeline.gateway.context import GatewayContext
+from pipeline.protocol.routes import BadRequest, Http, Route
+
+log = logging.getLogger(__name__)
+
+
+def response(
+    status: int, body: bytes | str, content_type: str = "text/plain; charset=utf-8", **extra: str
+) -> Response:
+    data = body.encode() if isinstance(body, str) else body
+    code = HTTPStatus(status)
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(data))),
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    for name, value in extra.items():
+        headers[name.replace("_", "-")] = value
+    return Response(code.value, code.phrase, headers, data)
+
+
+class StaticFiles:
+    """The viewer's files, read once at start (the event loop never touches the disk)."""
+
+    def __init__(self, root: str = "") -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        if root:
+            base = Path(root)
+            paths = [p for p in base.rglob("*") if p.is_file()]
+            for path in paths:
+                self._add("/" + path.relative_to(base).as_posix(), path.read_bytes())
+        else:
+            self._walk(resources.files("client").joinpath("web"), "")
+        if "/index.html" in self.files:
+            self.files["/"] = self.files["/index.html"]
+
+    def _walk(self, folder: resources.abc.Traversable, prefix: str) -> None:
+        if not folder.is_dir():
+            return
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                self._walk(entry, f"{prefix}/{entry.name}")
+            elif not entry.name.startswith("."):
+                self._add(f"{prefix}/{entry.name}", entry.read_bytes())
+
+    def _add(self, url_path: str, data: bytes) -> None:
+        kind = mimetypes.guess_type(url_path)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+            kind += "; charset=utf-8"
+        if url_path.endswith(".js"):
+            kind = "text/javascript; charset=utf-8"
+        self.files[url_path] = (data, kind)
+
+    def get(self, path: str) -> tuple[bytes, str] | None:
+        return self.files.get(path)
+
+
+def _is_upgrade(request: Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def http_response(
+    request: Request, target: Route, ctx: GatewayContext, static: StaticFiles
+) -> Response | None:
+    """The HTTP response for a request, or None to go on with the WebSocket handshake."""
+    if isinstance(target, BadRequest):
+        if target.websocket and _is_upgrade(request):
+            return None  # accept, then explain on the socket (browsers can't read a 400 body)
+        return response(target.status, target.message + "\n")
+    if not isinstance(target, Http):
+        if _is_upgrade(request):
+            return None
+        return response(426, "this endpoint is a WebSocket: connect with a WebSocket client\n")
+    if target.name == "healthz":
+        return response(200, "ok\n")
+    if target.name == "readyz":
+        state = ctx.readiness
+        return response(200 if state.ready else 503, state.reason + "\n")
+    if target.name == "metrics":
+        ctx.metrics.producer_queue.set(len(ctx.producer))
+        return response(200, generate_latest(ctx.metrics.registry), CONTENT_TYPE_LATEST)
+    if target.name == "streams":
+        body = json.dumps({"streams": ctx.streams.summaries()}, separators=(",", ":"))
+        return response(200, body, "application/json")
+    if target.name == "latest" and target.stream_id is not None:
+        stream = ctx.streams.get(target.stream_id)
+        if stream is None or not stream.image:
+            return response(404, f"no frame received for stream {target.stream_id!r}\n")
+        return response(
+            200,
+            stream.image,
+            "image/jpeg",
+            X_Frame_Id=str(stream.frame_id),
+            X_Frame_Ts_Us=str(stream.frame_ts_us),
+            Access_Control_Expose_Headers="X-Frame-Id, X-Frame-Ts-Us",
+        )
+    if target.name == "static" and target.file is not None:
+        found = static.get(target.file)
+        if found is None:
+            return response(404, f"not found: {target.file}\n")
+        return response(200, found[0], found[1])
+    return response(404, "not found\n")

@@ -1,0 +1,140 @@
+"""WS /v1/ingest/{stream_id}: one binary message = one frame, published keyed by stream_id.
+
+Reading and producing never wait on the broker: a frame is queued to the producer and
+its delivery is awaited by a second task that sends acks (and delivery errors) in order.
+When the producer's local queue is full, reading pauses (TCP pushes back on the camera)
+for up to VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS, then the frame is refused as `overloaded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import NamedTuple
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from pipeline.gateway.context import GatewayContext
+from pipeline.kafka.producer import Delivered, DeliveryFailed, QueueFull
+from pipeline.protocol import messages
+from pipeline.protocol.envelope import IngestError, parse_ingest_message
+from pipeline.protocol.routes import Ingest
+from pipeline.serde import FrameRecord
+
+log = logging.getLogger(__name__)
+
+# Frames of one socket queued to the broker but not yet acknowledged; past this the
+# socket's reads pause until acks catch up.
+MAX_PENDING_PER_SOCKET = 1024
+
+
+class Pending(NamedTuple):
+    frame_id: int
+    delivery: asyncio.Future[Delivered]
+    started: float  # perf_counter at receipt
+
+
+async def _send(ws: ServerConnection, text: str) -> bool:
+    try:
+        await ws.send(text)
+        return True
+    except ConnectionClosed:
+        return False
+
+
+async def _acknowledge(
+    ws: ServerConnection,
+    pending: asyncio.Queue[Pending | None],
+    want_acks: bool,
+    ctx: GatewayContext,
+) -> None:
+    """Await deliveries in receipt order; count them and tell the sender."""
+    metrics = ctx.metrics
+    connected = True
+    while (item := await pending.get()) is not None:
+        try:
+            delivered = await item.delivery
+        except DeliveryFailed as exc:
+            metrics.frames_rejected.labels("produce_failed").inc()
+            log.warning("frame %d not delivered: %s", item.frame_id, exc)
+            if connected:
+                connected = await _send(
+                    ws, messages.error("produce_failed", f"{exc.code}: {exc}", item.frame_id)
+                )
+            continue
+        latency = time.perf_counter() - item.started
+        metrics.frames_produced.inc()
+        metrics.gateway_latency.observe(latency)
+        if want_acks and connected:
+            connected = await _send(
+                ws,
+                messages.ack(item.frame_id, latency * 1e3, delivered.partition, delivered.offset),
+            )
+
+
+async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext) -> None:
+    """Serve one camera's socket until it closes."""
+    settings, metrics = ctx.settings, ctx.metrics
+    max_bytes = settings.gateway.max_frame_bytes
+    topic = settings.topics.frames
+    wait_s = settings.gateway.backpressure_timeout_ms / 1000.0
+    key = route.stream_id.encode()
+    pending: asyncio.Queue[Pending | None] = asyncio.Queue(MAX_PENDING_PER_SOCKET)
+    acker = asyncio.create_task(_acknowledge(ws, pending, route.ack, ctx))
+    sequence = 0
+    metrics.ingest_connections.inc()
+    try:
+        await ws.send(
+            messages.hello(
+                "ingest", stream_id=route.stream_id, ack=route.ack, max_frame_bytes=max_bytes
+            )
+        )
+        async for message in ws:
+            started = time.perf_counter()
+            received_us = time.time_ns() // 1000
+            if isinstance(message, str):
+                metrics.frames_rejected.labels("expected_binary").inc()
+                await ws.send(
+                    messages.error("expected_binary", "send frames as binary messages (JPEG bytes)")
+                )
+                continue
+            metrics.frames_received.inc()
+            metrics.bytes_received.inc(len(message))
+            try:
+                frame = parse_ingest_message(message, max_bytes)
+            except IngestError as exc:
+                metrics.frames_rejected.labels(exc.code).inc()
+                await ws.send(messages.error(exc.code, exc.message, exc.frame_id))
+                continue
+            frame_id = frame.frame_id if frame.frame_id is not None else sequence
+            sequence += 1
+            record: FrameRecord = {
+                "stream_id": route.stream_id,
+                "frame_id": frame_id,
+                "capture_ts_us": frame.capture_ts_us or received_us,
+                "gateway_ts_us": received_us,
+                "width": frame.width,
+                "height": frame.height,
+                "encoding": "JPEG",
+                "image": frame.image,
+            }
+            value = ctx.frame_encoder.encode(record)
+            try:
+                delivery = await ctx.producer.produce_waiting(topic, key, value, wait_s)
+            except QueueFull as exc:
+                metrics.frames_rejected.labels("overloaded").inc()
+                await ws.send(messages.error("overloaded", str(exc), frame_id))
+                continue
+            ctx.streams.frame(
+                route.stream_id, frame_id, received_us, frame.width, frame.height, frame.image
+            )
+            await pending.put(Pending(frame_id, delivery, started))
+    except ConnectionClosed:
+        pass
+    finally:
+        metrics.ingest_connections.dec()
+        # Let in-flight deliveries finish so they are counted (acks to a closed socket are skipped).
+        await pending.put(None)
+        await acker

@@ -1,0 +1,142 @@
+"""The gateway process: one port for WebSocket ingest/subscribe and plain HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from pipeline.config import Settings
+from pipeline.gateway.context import GatewayContext, frame_encoder
+from pipeline.gateway.http import StaticFiles, http_response
+from pipeline.gateway.ingest import handle_ingest
+from pipeline.gateway.results import start_results_feed
+from pipeline.gateway.streams import StreamRegistry
+from pipeline.gateway.subscribe import handle_subscribe
+from pipeline.kafka import producer_config
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.producer import AsyncProducer
+from pipeline.kafka.tail import TopicTail
+from pipeline.metrics import GatewayMetrics
+from pipeline.protocol import messages
+from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
+from pipeline.serde import schema_ids_from
+
+log = logging.getLogger(__name__)
+
+
+async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
+    """Ready = the broker answers, both topics exist, and the results feed is positioned."""
+    loop = asyncio.get_running_loop()
+    wanted = (ctx.settings.topics.frames, ctx.settings.topics.detections)
+    state = ctx.readiness
+    while not ctx.closing.is_set():
+        try:
+            existing = await loop.run_in_executor(None, ctx.producer.list_topics, 2.0)
+            missing = [t for t in wanted if t not in existing]
+            if missing:
+                state.ready, state.reason = False, f"topics missing: {', '.join(missing)}"
+            elif not tail.ready.is_set():
+                state.ready, state.reason = False, "detections feed not positioned yet"
+            else:
+                state.ready, state.reason = True, "ready"
+        except Exception as exc:  # any broker error means "not ready", with the reason shown
+            state.ready, state.reason = False, f"broker unreachable: {exc}"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.closing.wait(), 2.0 if state.ready else 0.25)
+    state.ready, state.reason = False, "shutting down"
+
+
+async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
+    """Run a gateway until ``stop`` is set, then drain sockets and flush the producer."""
+    loop = asyncio.get_running_loop()
+    gw = settings.gateway
+    ids = await loop.run_in_executor(
+        None, schema_ids_from, settings.schema_registry.url, settings.schema_registry.basic_auth
+    )
+    if settings.topics.create:
+        await loop.run_in_executor(None, ensure_topics, settings.kafka, settings.topics)
+    producer = AsyncProducer(
+        producer_config(
+            settings.kafka,
+            "gateway",
+            linger_ms=gw.linger_ms,
+            max_message_bytes=settings.topics.max_message_bytes,
+            queue_kbytes=gw.producer_queue_kbytes,
+        ),
+        loop,
+    )
+    ctx = GatewayContext(
+        settings=settings,
+        producer=producer,
+        frame_encoder=await loop.run_in_executor(None, frame_encoder, settings, ids),
+        metrics=GatewayMetrics(),
+        streams=StreamRegistry(gw.latest_frames),
+    )
+    static = StaticFiles(gw.web_root)
+    tail = start_results_feed(settings, ids, ctx, loop)
+    watcher = asyncio.create_task(_watch_readiness(ctx, tail))
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        target = route(ws.request.path)
+        if isinstance(target, Ingest):
+            await handle_ingest(ws, target, ctx)
+        elif isinstance(target, Subscribe):
+            await handle_subscribe(ws, target, ctx)
+        elif isinstance(target, BadRequest):
+            await ws.send(messages.error("bad_request", target.message))
+            await ws.close(CloseCode.POLICY_VIOLATION, target.message[:120])
+        else:
+            await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        return http_response(request, route(request.path), ctx, static)
+
+    async with serve(
+        handler,
+        gw.host,
+        gw.port,
+        process_request=process_request,
+        # Oversize frames up to twice the limit are read and refused with an error
+        # message (the socket stays open); beyond that websockets closes with 1009.
+        max_size=max(2 * gw.max_frame_bytes, gw.max_frame_bytes + 1_048_576),
+        compression=None,  # JPEG doesn't compress; deflate would only cost CPU
+        close_timeout=5,
+    ) as server:
+        ports = sorted({s.getsockname()[1] for s in server.sockets})
+        log.info("gateway listening on %s:%s", gw.host, ",".join(map(str, ports)))
+        await stop.wait()
+        log.info("gateway stopping: closing sockets, flushing the producer")
+        ctx.closing.set()
+        server.close(close_connections=True)
+        await server.wait_closed()
+    await watcher
+    undelivered = await loop.run_in_executor(None, producer.close, 10.0)
+    if undelivered:
+        log.warning("%d frames were still undelivered at shutdown", undelivered)
+    tail.stop()
+
+
+def run_gateway(settings: Settings) -> None:
+    """Entry point of `vae gateway`: uvloop, signal handling, serve until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_gateway(settings, stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we ship
+        asyncio.run(main())

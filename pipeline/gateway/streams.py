@@ -1,0 +1,84 @@
+"""What the gateway knows of each stream: its latest frame (for viewers) and activity.
+
+Bounded: at most ``capacity`` streams are kept; the least recently updated goes first.
+Frames are kept by reference (the bytes object already received), never copied.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class StreamState:
+    """The latest of one stream."""
+
+    stream_id: str
+    frame_id: int = -1
+    frame_ts_us: int = 0
+    width: int = 0
+    height: int = 0
+    image: bytes = b""
+    frames: int = 0
+    detections_ts_us: int = 0
+    detections_frame_id: int = -1
+    detections: int = 0
+
+    def summary(self) -> dict[str, int | str]:
+        return {
+            "stream_id": self.stream_id,
+            "frame_id": self.frame_id,
+            "frame_ts_us": self.frame_ts_us,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "detections_ts_us": self.detections_ts_us,
+            "detections_frame_id": self.detections_frame_id,
+            "detections": self.detections,
+        }
+
+
+class StreamRegistry:
+    """Latest frame and counters per stream, LRU-bounded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._streams: OrderedDict[str, StreamState] = OrderedDict()
+
+    def _state(self, stream_id: str) -> StreamState:
+        state = self._streams.get(stream_id)
+        if state is None:
+            state = StreamState(stream_id)
+            self._streams[stream_id] = state
+            while len(self._streams) > self.capacity:
+                self._streams.popitem(last=False)
+        else:
+            self._streams.move_to_end(stream_id)
+        return state
+
+    def frame(
+        self, stream_id: str, frame_id: int, ts_us: int, width: int, height: int, image: bytes
+    ) -> None:
+        if self.capacity == 0:
+            return
+        state = self._state(stream_id)
+        state.frame_id, state.frame_ts_us, state.image = frame_id, ts_us, image
+        state.width, state.height = width, height
+        state.frames += 1
+
+    def detections(self, stream_id: str, frame_id: int, ts_us: int) -> None:
+        if self.capacity == 0:
+            return
+        state = self._state(stream_id)
+        state.detections_ts_us, state.detections_frame_id = ts_us, frame_id
+        state.detections += 1
+
+    def get(self, stream_id: str) -> StreamState | None:
+        return self._streams.get(stream_id)
+
+    def summaries(self) -> list[dict[str, int | str]]:
+        return [s.summary() for s in sorted(self._streams.values(), key=lambda s: s.stream_id)]
+
+    def __len__(self) -> int:
+        return len(self._streams)

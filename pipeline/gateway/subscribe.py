@@ -1,0 +1,48 @@
+"""WS /v1/subscribe?streams=a,b|*: the live detections feed, as JSON text messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from pipeline.gateway.context import GatewayContext
+from pipeline.gateway.fanout import Subscriber
+from pipeline.protocol import messages
+from pipeline.protocol.routes import Subscribe
+
+
+async def _pump(ws: ServerConnection, subscriber: Subscriber, ctx: GatewayContext) -> None:
+    """Write queued messages to the socket; a slow socket only backs up its own queue."""
+    while True:
+        message = await subscriber.next()
+        dropped = subscriber.take_dropped()
+        if dropped:
+            await ws.send(json.dumps({"type": "dropped", "count": dropped}))
+        await ws.send(message)
+        ctx.metrics.messages_sent.inc()
+
+
+async def handle_subscribe(ws: ServerConnection, route: Subscribe, ctx: GatewayContext) -> None:
+    """Register the socket with the hub until it closes."""
+    subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue)
+    ctx.hub.add(subscriber)
+    ctx.metrics.subscribers.inc()
+    streams = sorted(route.streams) if route.streams is not None else "*"
+    pump = asyncio.create_task(_pump(ws, subscriber, ctx))
+    try:
+        await ws.send(messages.hello("subscribe", streams=streams))
+        # Nothing is expected from a subscriber; reading keeps pings and close frames flowing.
+        async for _ in ws:
+            pass
+    except ConnectionClosed:
+        pass
+    finally:
+        ctx.hub.remove(subscriber)
+        ctx.metrics.subscribers.dec()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await pump

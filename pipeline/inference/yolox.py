@@ -1,0 +1,90 @@
+"""YOLOX output decoding: anchor-free grid offsets to boxes, then class-aware NMS.
+
+Output rows are (tx, ty, tw, th, objectness, 80 class probabilities) over the 52x52,
+26x26 and 13x13 grids of strides 8, 16, 32 (for a 416 input), row-major, x fastest;
+sigmoids are already applied. A box is kept for every class whose
+objectness x probability clears the threshold (YOLOX's class-aware multiclass NMS), so
+one object may carry two labels (the reference image's dog is also a 0.38 cat).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.inference.detections import Detections
+from pipeline.inference.nms import grouped_nms
+
+STRIDES = (8, 16, 32)
+
+
+@lru_cache(maxsize=8)
+def anchor_grid(
+    size: tuple[int, int], strides: tuple[int, ...] = STRIDES
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(A, 2) grid cell coordinates and (A, 1) strides for an input of ``size`` (h, w)."""
+    grids, expanded = [], []
+    for stride in strides:
+        rows, cols = size[0] // stride, size[1] // stride
+        ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        grids.append(np.stack((xs, ys), axis=-1).reshape(-1, 2))
+        expanded.append(np.full((rows * cols, 1), stride))
+    return (
+        np.concatenate(grids).astype(np.float32),
+        np.concatenate(expanded).astype(np.float32),
+    )
+
+
+def decode_boxes(raw: npt.NDArray[np.float32], size: tuple[int, int]) -> npt.NDArray[np.float32]:
+    """(N, A, 85) raw rows to (N, A, 4) x1,y1,x2,y2 boxes in model-input pixels."""
+    grid, strides = anchor_grid(size)
+    if raw.shape[1] != grid.shape[0]:
+        raise ValueError(
+            f"model output has {raw.shape[1]} anchors; "
+            f"a {size[0]}x{size[1]} input gives {grid.shape[0]}"
+        )
+    centre = (raw[..., 0:2] + grid) * strides
+    half = np.exp(raw[..., 2:4]) * strides / 2.0
+    return np.concatenate((centre - half, centre + half), axis=-1)
+
+
+def postprocess(
+    raw: npt.NDArray[np.float32],
+    ratios: npt.NDArray[np.float32],
+    size: tuple[int, int],
+    conf_threshold: float,
+    iou_threshold: float,
+    image_sizes: npt.NDArray[np.int32] | None = None,
+) -> list[Detections]:
+    """Decode a batch of raw outputs to one Detections per image, in original pixels.
+
+    ``ratios[i]`` is image i's letterbox ratio; ``image_sizes[i]`` (height, width) clips
+    its boxes to the image.
+    """
+    batch = raw.shape[0]
+    boxes = decode_boxes(raw, size)
+    scores = raw[..., 5:] * raw[..., 4:5]  # (N, A, C)
+    image_idx, anchor_idx, class_idx = np.nonzero(scores > conf_threshold)
+    if image_idx.size == 0:
+        return [Detections.empty() for _ in range(batch)]
+    cand_scores = scores[image_idx, anchor_idx, class_idx].astype(np.float32)
+    cand_boxes = (boxes[image_idx, anchor_idx] / ratios[image_idx, None]).astype(np.float32)
+    if image_sizes is not None:
+        limits = image_sizes[image_idx][:, ::-1].astype(np.float32)  # (w, h)
+        cand_boxes = np.clip(cand_boxes, 0, np.tile(limits, 2))
+    groups = image_idx.astype(np.int64) * scores.shape[2] + class_idx
+    keep = grouped_nms(cand_boxes, cand_scores, groups, iou_threshold)
+    kept_images = image_idx[keep]
+    results = []
+    for i in range(batch):
+        mine = keep[kept_images == i]
+        results.append(
+            Detections(
+                cand_boxes[mine],
+                cand_scores[mine],
+                class_idx[mine].astype(np.int32),
+            )
+        )
+    return results

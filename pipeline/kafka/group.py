@@ -1,0 +1,163 @@
+"""A consumer-group member with offsets stored by the application, not by librdkafka.
+
+``enable.auto.offset.store=false``: librdkafka auto-commits only the positions the
+application stored, and the application stores a position only once everything below
+it was processed. Rebalance callbacks run on the thread that polls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+log = logging.getLogger(__name__)
+
+PartitionsCallback = Callable[[list[int]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A record as read: where it was and its bytes."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class ConsumerFailed(RuntimeError):
+    """librdkafka reported a fatal consumer error."""
+
+
+class GroupConsumer:
+    """Subscribes one topic in a group; the owner reacts to assignments and stores offsets."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topic: str,
+        *,
+        on_assign: PartitionsCallback,
+        on_revoke: PartitionsCallback,
+        on_lost: PartitionsCallback,
+        on_stats: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        conf = dict(config)
+        if on_stats is not None:
+            conf.setdefault("statistics.interval.ms", 5000)
+            conf["stats_cb"] = lambda raw: on_stats(json.loads(raw))
+        conf["error_cb"] = self._on_error
+        self._consumer = Consumer(conf)
+        self.topic = topic
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._on_lost = on_lost
+        self._paused = False
+        self.joined = False
+        self.fatal: str | None = None
+        self._consumer.subscribe(
+            [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self.fatal = f"{error.name()}: {error.str()}"
+        log.warning("consumer: %s", error.str())
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.joined = True
+        numbers = [tp.partition for tp in partitions]
+        log.info("assigned %s partitions %s", self.topic, numbers)
+        self._on_assign(numbers)
+        if self._paused and partitions:
+            self._consumer.pause(partitions)
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        log.info("revoked %s partitions %s", self.topic, numbers)
+        self._on_revoke(numbers)
+
+    def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
+        self._on_lost(numbers)
+
+    def poll(self, max_messages: int, timeout: float) -> list[RawMessage]:
+        """Up to ``max_messages`` records, waiting at most ``timeout`` seconds for the first.
+
+        librdkafka's batch consume waits its whole timeout to fill a batch, so the first
+        record is awaited alone and the rest are only what is already fetched.
+        """
+        if self.fatal:
+            raise ConsumerFailed(self.fatal)
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        batch = [first]
+        if max_messages > 1:
+            batch += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
+        out = []
+        for message in batch:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise ConsumerFailed(f"{error.name()}: {error.str()}")
+                log.warning("consume: %s", error.str())
+                continue
+            out.append(
+                RawMessage(
+                    message.partition() or 0,
+                    message.offset() or 0,
+                    message.key(),
+                    message.value() or b"",
+                )
+            )
+        return out
+
+    def assignment(self) -> list[int]:
+        return [tp.partition for tp in self._consumer.assignment()]
+
+    def store(self, positions: dict[int, int]) -> None:
+        """Mark positions (next offset to read, per partition) for the next auto-commit."""
+        if not positions:
+            return
+        owned = set(self.assignment())
+        offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items() if p in owned]
+        if offsets:
+            try:
+                self._consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:  # a partition revoked between check and store
+                log.debug("store_offsets: %s", exc)
+
+    def commit(self, positions: dict[int, int]) -> None:
+        """Commit positions now and wait for the broker (used before giving partitions up)."""
+        if not positions:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("commit of %s failed: %s", positions, exc)
+
+    def pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self._consumer.pause(self._consumer.assignment())
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._consumer.resume(self._consumer.assignment())
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def close(self) -> None:
+        """Commit stored offsets and leave the group."""
+        self._consumer.close()

@@ -1,0 +1,123 @@
+"""Follow every partition of a topic from its end, outside any consumer group.
+
+Each gateway replica must see *all* detections to fan them out to its own subscribers,
+so it assigns itself every partition instead of joining a group (no rebalance wait, no
+committed offsets: a live feed starts at "now"). The consumer runs on its own thread;
+``handle`` turns raw messages into whatever the loop needs, off the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from pipeline.config import KafkaSettings
+from pipeline.kafka.clients import common_config
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TopicTail(Generic[T]):
+    """A thread that reads a topic's new messages and passes handled batches to ``deliver``."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        handle: Callable[[bytes | None, bytes], T | None],
+        deliver: Callable[[list[T]], None],
+        *,
+        refresh_s: float = 30.0,
+    ) -> None:
+        conf: dict[str, Any] = common_config(kafka, "tail")
+        conf.update(
+            {
+                # librdkafka wants a group id even for assign(); nothing is ever committed.
+                "group.id": f"vae-tail-{uuid.uuid4().hex[:12]}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.wait.max.ms": 10,
+                "fetch.min.bytes": 1,
+            }
+        )
+        self._consumer = Consumer(conf)
+        self._topic = topic
+        self._handle = handle
+        self._deliver = deliver
+        self._refresh_s = refresh_s
+        self._assigned: set[int] = set()
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name=f"tail-{topic}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _assign_new_partitions(self) -> None:
+        """Assign partitions not yet followed, each at its current end (explicit offsets)."""
+        metadata = self._consumer.list_topics(self._topic, timeout=5.0)
+        topic = metadata.topics.get(self._topic)
+        if topic is None or topic.error is not None:
+            raise KafkaException(f"topic {self._topic} not found")
+        new = sorted(set(topic.partitions) - self._assigned)
+        if not new:
+            return
+        starts = []
+        for partition in new:
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=5.0
+            )
+            starts.append(TopicPartition(self._topic, partition, high))
+        self._consumer.incremental_assign(starts)
+        self._assigned.update(new)
+        log.info("following %s partitions %s from their ends", self._topic, new)
+
+    def _run(self) -> None:
+        next_refresh = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_refresh:
+                try:
+                    self._assign_new_partitions()
+                    self.ready.set()
+                    next_refresh = now + self._refresh_s
+                except KafkaException as exc:
+                    log.warning("cannot follow %s yet: %s", self._topic, exc)
+                    next_refresh = now + 1.0
+            if not self._assigned:
+                self._stop.wait(0.2)
+                continue
+            # Await the first message alone: a batch consume waits its whole timeout.
+            first = self._consumer.poll(0.1)
+            if first is None:
+                continue
+            messages = [first, *self._consumer.consume(num_messages=499, timeout=0)]
+            batch: list[T] = []
+            for message in messages:
+                if message.error() is not None:
+                    self.errors += 1
+                    log.warning("tail of %s: %s", self._topic, message.error())
+                    continue
+                try:
+                    handled = self._handle(message.key(), message.value() or b"")
+                except Exception:
+                    self.errors += 1
+                    log.exception("tail of %s: cannot handle a message", self._topic)
+                    continue
+                if handled is not None:
+                    batch.append(handled)
+            if batch:
+                self._deliver(batch)
+        self._consumer.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

@@ -1,0 +1,1 @@
+"""The gateway's wire protocol, free of sockets: parse and build what crosses the wire."""

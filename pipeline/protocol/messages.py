@@ -1,0 +1,54 @@
+"""JSON text messages the gateway sends on its sockets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.serde.records import DetectionsRecord
+
+
+def ack(frame_id: int, gateway_latency_ms: float, partition: int, offset: int) -> str:
+    """Per-frame acknowledgement on an ingest socket opened with ?ack=1."""
+    return (
+        f'{{"type":"ack","frame_id":{frame_id},"gateway_latency_ms":{gateway_latency_ms:.3f},'
+        f'"partition":{partition},"offset":{offset}}}'
+    )
+
+
+def error(code: str, message: str, frame_id: int | None = None) -> str:
+    """A refusal: the connection stays open unless the code says otherwise."""
+    return json.dumps({"type": "error", "code": code, "message": message, "frame_id": frame_id})
+
+
+def hello(kind: str, **fields: Any) -> str:
+    """First message on a socket: what it is connected to."""
+    return json.dumps({"type": "hello", "endpoint": kind, **fields})
+
+
+def detections(record: DetectionsRecord) -> str:
+    """One Detections record as the subscribe socket's JSON (boxes as [x1, y1, x2, y2])."""
+    timings = record["timings"]
+    body = {
+        "type": "detections",
+        "stream_id": record["stream_id"],
+        "frame_id": record["frame_id"],
+        "capture_ts_us": record["capture_ts_us"],
+        "gateway_ts_us": record["gateway_ts_us"],
+        "worker_ts_us": record["worker_ts_us"],
+        "width": record["width"],
+        "height": record["height"],
+        "model": record["model"],
+        "worker": record["worker"],
+        "timings": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timings.items()},
+        "objects": [
+            {
+                "class_id": o["class_id"],
+                "label": o["label"],
+                "score": round(o["score"], 4),
+                "box": [round(o["x1"], 1), round(o["y1"], 1), round(o["x2"], 1), round(o["y2"], 1)],
+            }
+            for o in record["objects"]
+        ],
+    }
+    return json.dumps(body, separators=(",", ":"))

@@ -1,0 +1,89 @@
+"""Which endpoint a request path names, with its parameters validated (no sockets here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pipeline.protocol.stream_ids import BadStreamId, check_stream_id
+
+INGEST_PREFIX = "/v1/ingest/"
+SUBSCRIBE_PATH = "/v1/subscribe"
+STREAMS_PATH = "/v1/streams"
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """WS /v1/ingest/{stream_id}[?ack=1]."""
+
+    stream_id: str
+    ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """WS /v1/subscribe?streams=a,b (or * for every stream). ``streams`` None = all."""
+
+    streams: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Http:
+    """A plain HTTP GET: health, metrics, stream list, latest frame, static files."""
+
+    name: str  # healthz | readyz | metrics | streams | latest | static
+    stream_id: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequest:
+    """A path that names an endpoint with an unusable parameter."""
+
+    status: int
+    message: str
+    websocket: bool
+
+
+Route = Ingest | Subscribe | Http | BadRequest
+
+_TRUE = {"1", "true", "yes"}
+
+
+def route(path: str) -> Route:
+    """Map a request target (path and query) to an endpoint."""
+    parts = urlsplit(path)
+    query = parse_qs(parts.query)
+    target = parts.path
+    if target.startswith(INGEST_PREFIX):
+        raw_id = unquote(target[len(INGEST_PREFIX) :])
+        try:
+            stream_id = check_stream_id(raw_id)
+        except BadStreamId as exc:
+            return BadRequest(400, str(exc), websocket=True)
+        ack = query.get("ack", ["0"])[-1].lower() in _TRUE
+        return Ingest(stream_id, ack)
+    if target == SUBSCRIBE_PATH:
+        return _subscribe(query)
+    if target in ("/healthz", "/readyz", "/metrics"):
+        return Http(target[1:])
+    if target == STREAMS_PATH:
+        return Http("streams")
+    if target.startswith(STREAMS_PATH + "/") and target.endswith("/latest.jpg"):
+        raw_id = unquote(target[len(STREAMS_PATH) + 1 : -len("/latest.jpg")])
+        try:
+            return Http("latest", stream_id=check_stream_id(raw_id))
+        except BadStreamId as exc:
+            return BadRequest(400, str(exc), websocket=False)
+    return Http("static", file=target)
+
+
+def _subscribe(query: dict[str, list[str]]) -> Route:
+    raw = ",".join(query.get("streams", ["*"]))
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names or "*" in names:
+        return Subscribe(None)
+    try:
+        return Subscribe(frozenset(check_stream_id(name) for name in names))
+    except BadStreamId as exc:
+        return BadRequest(400, str(exc), websocket=True)

@@ -1,0 +1,1 @@
+"""The inference worker: frames topic -> batched detection -> detections topic."""

@@ -1,0 +1,377 @@
+"""The worker process: a consumer-group member running batched detection.
+
+Threads: the main thread polls Kafka, batches frames and stores offsets; three stage
+threads decode, infer and publish; librdkafka's threads do the I/O. Offsets are stored
+only after a frame's detections are acknowledged by the broker, so a worker killed at
+any moment loses nothing: its uncommitted frames are read again by whoever takes over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import schemas
+from pipeline.config import Settings
+from pipeline.inference.backends import create_backend
+from pipeline.inference.detector import Detector, PreparedBatch
+from pipeline.inference.labels import COCO_CLASSES
+from pipeline.kafka import consumer_config, producer_config
+from pipeline.kafka.delivery import CallbackProducer
+from pipeline.kafka.group import GroupConsumer, RawMessage
+from pipeline.metrics import WorkerMetrics
+from pipeline.serde import (
+    AvroDecoder,
+    AvroEncoder,
+    DetectionsRecord,
+    FrameRecord,
+    SchemaIds,
+    SerdeError,
+    schema_ids_from,
+)
+from pipeline.worker.batcher import DynamicBatcher
+from pipeline.worker.health import serve_health
+from pipeline.worker.offsets import OffsetTracker
+from pipeline.worker.stages import STOP, Stage
+
+log = logging.getLogger(__name__)
+
+
+class WorkerFailed(RuntimeError):
+    """The worker cannot go on (a stage crashed, or results cannot be delivered)."""
+
+
+@dataclass(slots=True)
+class FrameItem:
+    """A frame on its way through the worker, with where it came from."""
+
+    partition: int
+    offset: int
+    record: FrameRecord
+    polled_us: int
+
+
+@dataclass(slots=True)
+class InferredBatch:
+    frames: list[FrameItem]
+    prepared: PreparedBatch
+    raw: Any
+    inference_ms: float
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Worker:
+    """Everything one worker process runs; ``run`` returns when stopped or failed."""
+
+    def __init__(self, settings: Settings, ids: SchemaIds | None = None) -> None:
+        self.settings = settings
+        w = settings.worker
+        self.metrics = WorkerMetrics()
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        ids = ids or schema_ids_from(
+            settings.schema_registry.url, settings.schema_registry.basic_auth
+        )
+        self._decoder: AvroDecoder[FrameRecord] = AvroDecoder(schemas.load(schemas.FRAME), ids)
+        self._encoder: AvroEncoder[DetectionsRecord] = AvroEncoder(
+            schemas.load(schemas.DETECTIONS), ids, f"{settings.topics.detections}-value"
+        )
+        backend = create_backend(settings.model, w.max_batch)
+        self._pool = ThreadPoolExecutor(max(1, w.decode_threads), thread_name_prefix="decode")
+        self.detector = Detector(
+            backend,
+            conf_threshold=settings.model.conf_threshold,
+            iou_threshold=settings.model.nms_iou,
+            pool=self._pool,
+        )
+        self.model_label = f"{settings.model.name}/{self.detector.model_label}"
+        self.tracker = OffsetTracker()
+        self.batcher: DynamicBatcher[FrameItem] = DynamicBatcher(
+            w.max_batch, w.max_wait_ms / 1000.0
+        )
+        self._max_inflight = w.max_batch * (2 * w.pipeline_depth + 3)
+        self._owned: set[int] = set()
+        self._stop = threading.Event()
+        self._failure: str | None = None
+        self._heartbeat = time.monotonic()
+        self.producer = CallbackProducer(
+            producer_config(settings.kafka, "worker", linger_ms=1.0, max_message_bytes=1_048_576)
+        )
+        self.consumer = GroupConsumer(
+            consumer_config(
+                settings.kafka,
+                "worker",
+                group_id=w.group_id,
+                max_poll_interval_ms=w.max_poll_interval_ms,
+                session_timeout_ms=w.session_timeout_ms,
+            ),
+            settings.topics.frames,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+            on_stats=self._on_stats,
+        )
+        depth = max(1, w.pipeline_depth)
+        self._prepare_q: queue.Queue[Any] = queue.Queue(depth)
+        self._infer_q: queue.Queue[Any] = queue.Queue(depth)
+        self._publish_q: queue.Queue[Any] = queue.Queue(depth)
+        self._stages = [
+            Stage("prepare", self._prepare, self._prepare_q, self._infer_q, self._crash),
+            Stage("infer", self._infer, self._infer_q, self._publish_q, self._crash),
+            Stage("publish", self._publish, self._publish_q, None, self._crash),
+        ]
+
+    # --- consumer thread -------------------------------------------------------------
+
+    def _on_assign(self, partitions: list[int]) -> None:
+        self._owned.update(partitions)
+        self.metrics.assigned_partitions.set(len(self._owned))
+
+    def _on_revoke(self, partitions: list[int]) -> None:
+        """Before giving partitions up: finish their frames in flight and commit them.
+
+        Frames still waiting in the open batch are dropped (the next owner reads them
+        again from the committed position); frames already in the stages get up to 5 s
+        to be delivered so that the next owner does not repeat them.
+        """
+        revoked = set(partitions)
+        for item in self.batcher.discard(lambda f: f.partition in revoked):
+            self.tracker.untrack(item.partition, item.offset)
+        if not self.tracker.wait_drained(revoked, timeout=5.0):
+            log.warning("revoked partitions %s still had frames in flight after 5 s", partitions)
+        self.consumer.commit(
+            {p: o for p, o in self.tracker.take_committable().items() if p in revoked}
+        )
+        self._release(partitions)
+
+    def _on_lost(self, partitions: list[int]) -> None:
+        self._release(partitions)
+
+    def _release(self, partitions: list[int]) -> None:
+        self.tracker.forget(partitions)
+        for partition in partitions:
+            self._owned.discard(partition)
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(str(partition))
+        self.metrics.assigned_partitions.set(len(self._owned))
+
+    def _on_stats(self, stats: dict[str, Any]) -> None:
+        topic = stats.get("topics", {}).get(self.settings.topics.frames, {})
+        for key, partition in topic.get("partitions", {}).items():
+            if key.isdigit() and int(key) in self._owned and partition.get("consumer_lag", -1) >= 0:
+                self.metrics.consumer_lag.labels(key).set(partition["consumer_lag"])
+
+    def _accept(self, message: RawMessage, now: float) -> None:
+        self.metrics.frames_consumed.inc()
+        self.tracker.track(message.partition, message.offset)
+        try:
+            record = self._decoder.decode(message.value)
+        except SerdeError as exc:
+            log.warning("skipping record %d@%d: %s", message.offset, message.partition, exc)
+            self._skip(message.partition, message.offset, "bad_record")
+            return
+        polled_us = _now_us()
+        max_age = self.settings.worker.max_frame_age_ms
+        if max_age and (polled_us - record["gateway_ts_us"]) / 1000.0 > max_age:
+            self._skip(message.partition, message.offset, "stale")
+            return
+        self.batcher.add(FrameItem(message.partition, message.offset, record, polled_us), now)
+
+    def _skip(self, partition: int, offset: int, reason: str) -> None:
+        self.metrics.frames_skipped.labels(reason).inc()
+        self.tracker.finish(partition, offset)
+
+    def _dispatch(self, frames: list[FrameItem]) -> None:
+        """Hand a batch to the decode stage, keeping the group membership alive meanwhile."""
+        self.metrics.batch_size.observe(len(frames))
+        while not self._stop.is_set():
+            try:
+                self._prepare_q.put(frames, timeout=0.1)
+                return
+            except queue.Full:
+                self.consumer.pause()
+                for message in self.consumer.poll(1, 0):
+                    self._accept(message, time.monotonic())
+
+    def _consume_once(self) -> None:
+        self._heartbeat = time.monotonic()
+        self.consumer.store(self.tracker.take_committable())
+        inflight = self.tracker.inflight()
+        self.metrics.inflight.set(inflight)
+        if inflight >= self._max_inflight:
+            self.consumer.pause()
+        elif self.consumer.paused and inflight < self._max_inflight // 2:
+            self.consumer.resume()
+        now = time.monotonic()
+        wait = self.batcher.time_left(now)
+        timeout = 0.1 if wait is None else min(wait, 0.1)
+        for message in self.consumer.poll(max(1, self.batcher.room()), timeout):
+            self._accept(message, time.monotonic())
+        now = time.monotonic()
+        while self.batcher.ready(now):
+            self._dispatch(self.batcher.take())
+
+    # --- stage threads ---------------------------------------------------------------
+
+    def _prepare(self, frames: list[FrameItem]) -> tuple[list[FrameItem], PreparedBatch] | None:
+        prepared = self.detector.prepare([f.record["image"] for f in frames])
+        stage = self.metrics.stage_seconds
+        for ms in prepared.decode_ms:
+            stage.labels("decode").observe(ms / 1e3)
+        for ms in prepared.preprocess_ms:
+            stage.labels("preprocess").observe(ms / 1e3)
+        for index, reason in prepared.errors.items():
+            log.warning(
+                "frame %s/%d: %s",
+                frames[index].record["stream_id"],
+                frames[index].record["frame_id"],
+                reason,
+            )
+            self._skip(frames[index].partition, frames[index].offset, "undecodable")
+        if not prepared.rows:
+            return None
+        return frames, prepared
+
+    def _infer(self, item: tuple[list[FrameItem], PreparedBatch]) -> InferredBatch:
+        frames, prepared = item
+        raw, inference_ms = self.detector.infer(prepared)
+        self.metrics.stage_seconds.labels("infer").observe(inference_ms / 1e3)
+        return InferredBatch(frames, prepared, raw, inference_ms)
+
+    def _publish(self, batch: InferredBatch) -> None:
+        result = self.detector.finish(batch.prepared, batch.raw, batch.inference_ms)
+        self.metrics.stage_seconds.labels("postprocess").observe(result.postprocess_ms / 1e3)
+        started = time.perf_counter()
+        topic = self.settings.topics.detections
+        size = len(batch.prepared.rows)
+        for position, (row, detections) in enumerate(
+            zip(batch.prepared.rows, result.detections, strict=True)
+        ):
+            frame = batch.frames[row]
+            source = frame.record
+            record: DetectionsRecord = {
+                "stream_id": source["stream_id"],
+                "frame_id": source["frame_id"],
+                "capture_ts_us": source["capture_ts_us"],
+                "gateway_ts_us": source["gateway_ts_us"],
+                "worker_ts_us": _now_us(),
+                "width": source["width"],
+                "height": source["height"],
+                "model": self.model_label,
+                "worker": self.identity,
+                "timings": {
+                    "queue_ms": max(0.0, (frame.polled_us - source["gateway_ts_us"]) / 1e3),
+                    "decode_ms": batch.prepared.decode_ms[position],
+                    "preprocess_ms": batch.prepared.preprocess_ms[position],
+                    "inference_ms": batch.inference_ms,
+                    "postprocess_ms": result.postprocess_ms,
+                    "batch_size": size,
+                },
+                "objects": detections.to_records(COCO_CLASSES),
+            }
+            self.producer.produce(
+                topic,
+                source["stream_id"].encode(),
+                self._encoder.encode(record),
+                self._delivery_callback(frame),
+            )
+        self.metrics.stage_seconds.labels("produce").observe(time.perf_counter() - started)
+
+    def _delivery_callback(self, frame: FrameItem) -> Any:
+        capture_us = frame.record["capture_ts_us"]
+
+        def delivered(error: str | None) -> None:
+            # Runs on the producer's poll thread.
+            if error is not None:
+                self._crash(f"detections not delivered: {error}")
+                return
+            self.metrics.frames_processed.inc()
+            self.metrics.e2e_latency.observe(max(0, _now_us() - capture_us) / 1e6)
+            self.tracker.finish(frame.partition, frame.offset)
+
+        return delivered
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _crash(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def healthy(self) -> tuple[bool, str]:
+        if self._failure:
+            return False, f"failed: {self._failure}"
+        age = time.monotonic() - self._heartbeat
+        return (age < 30, f"poll loop last ran {age:.1f} s ago")
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.consumer.joined:
+            return False, "joining the consumer group"
+        return True, f"in group, partitions {sorted(self._owned)}"
+
+    def run(self) -> int:
+        for stage in self._stages:
+            stage.start()
+        health = None
+        if self.settings.worker.metrics_port:
+            health = serve_health(
+                self.settings.worker.metrics_port, self.metrics.registry, self.healthy, self.ready
+            )
+        log.info(
+            "worker %s: model %s, max batch %d, max wait %.1f ms",
+            self.identity,
+            self.model_label,
+            self.settings.worker.max_batch,
+            self.settings.worker.max_wait_ms,
+        )
+        try:
+            while not self._stop.is_set():
+                self._consume_once()
+        finally:
+            self._shutdown()
+            if health is not None:
+                health.shutdown()
+        if self._failure:
+            log.error("worker failed: %s", self._failure)
+            return 1
+        return 0
+
+    def _shutdown(self) -> None:
+        """Finish what was read, deliver it, commit it, leave the group."""
+        if self._failure is None and len(self.batcher):
+            self._prepare_q.put(self.batcher.take_all())
+        self._prepare_q.put(STOP)
+        for stage in self._stages:
+            stage.join(timeout=30)
+        undelivered = self.producer.close(10.0)
+        if undelivered:
+            log.warning(
+                "%d detections undelivered at shutdown: their frames will be re-read", undelivered
+            )
+        if self._failure is None:
+            self.consumer.store(self.tracker.take_committable())
+        self.consumer.close()
+        self._pool.shutdown(wait=False)
+        self.detector.backend.close()
+
+
+def run_worker(settings: Settings) -> int:
+    """Entry point of `vae worker`."""
+    worker = Worker(settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: worker.stop())
+    return worker.run()

@@ -1,0 +1,26 @@
+"""The Avro schemas of the two topics, shipped as package data next to this file."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+FRAME = "frame"
+DETECTIONS = "detections"
+
+
+def load(name: str) -> dict[str, Any]:
+    """The parsed JSON of ``schemas/<name>.avsc``."""
+    text = resources.files(__name__).joinpath(f"{name}.avsc").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def names() -> list[str]:
+    """Every schema shipped here."""
+    return sorted(
+        p.name.removesuffix(".avsc")
+        for p in resources.files(__name__).iterdir()
+        if p.name.endswith(".avsc")
+    )
