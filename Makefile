@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv up test test-unit lint typecheck check models broker clean
+.PHONY: help venv up test test-unit lint typecheck check models broker docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ models: $(STAMP) ## Download the model weights into ./models (sha256-checked)
 
 broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	$(VAE) broker
+
+docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
+	$(PY) scripts/update_readme_settings.py
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

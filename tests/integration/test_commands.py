@@ -1,0 +1,74 @@
+"""The commands a user runs: `vae replay` on the sample clip, `vae up --duration`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client import subscribe
+from pipeline.kafka.embedded import free_port
+from tests.conftest import REPO, ws_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def test_replay_of_the_sample_clip_yields_people(
+    stack: Any, start_gateway: Any, start_worker: Any, media: Path
+) -> None:
+    start_worker()
+    gateway = start_gateway()
+    url = ws_url(gateway)
+    feed = subscribe(url, ["clip-0", "clip-1"], include_notices=True)
+    await anext(feed)
+    replay = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pipeline", "replay", str(media / "vtest.avi"),
+        "--streams", "2", "--fps", "5", "--duration", "6", "--max-frames", "120",
+        "--prefix", "clip", "--gateway", url,
+        cwd=REPO, env=stack.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    labels: Counter[str] = Counter()
+    frame_ids: dict[str, list[int]] = {"clip-0": [], "clip-1": []}
+
+    async def collect() -> None:
+        async for message in feed:
+            frame_ids[message["stream_id"]].append(message["frame_id"])
+            labels.update(o["label"] for o in message["objects"])
+            if all(len(ids) >= 20 for ids in frame_ids.values()):
+                return
+
+    await asyncio.wait_for(collect(), timeout=60)
+    output, _ = await replay.communicate()
+    await feed.aclose()
+    assert replay.returncode == 0, output.decode()
+    for ids in frame_ids.values():
+        assert ids == sorted(ids) and ids[0] == 0  # in order, from the first frame
+    assert labels["person"] > 20 * 2  # several people per frame on the walkway
+
+
+def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pipeline", "up", "--duration", "20",
+            "--source", str(media / "dog.jpg"), "--streams", "2", "--fps", "2",
+            "--gateway-port", str(port), "--worker-metrics-port", str(free_port()),
+            "--worker-max-poll-interval-ms", "6000", "--worker-session-timeout-ms", "6000",
+            "--log-dir", str(tmp_path),
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "broker: embedded Tansu" in output
+    assert f"viewer http://127.0.0.1:{port}/" in output
+    final = next(line for line in output.splitlines() if line.startswith("final:"))
+    received = int(final.split()[1])
+    assert received > 10, final
+    assert "dog" in final and "p50" in final
+    assert (tmp_path / "gateway.log").is_file() and (tmp_path / "worker-0.log").is_file()

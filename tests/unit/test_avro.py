@@ -1,0 +1,129 @@
+"""Avro in the Confluent wire format: round trips, ids, schema evolution, bad bytes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+import schemas
+from pipeline.serde import AvroDecoder, AvroEncoder, LocalSchemaIds, SerdeError
+from pipeline.serde.registry import local_schema_id
+from pipeline.serde.wire import HEADER_SIZE, schema_id_of
+
+
+def frame_record(**overrides: Any) -> dict[str, Any]:
+    record = {
+        "stream_id": "cam-1",
+        "frame_id": 42,
+        "capture_ts_us": 1_700_000_000_000_000,
+        "gateway_ts_us": 1_700_000_000_000_500,
+        "width": 768,
+        "height": 576,
+        "encoding": "JPEG",
+        "image": b"\xff\xd8\xff\xd9",
+    }
+    record.update(overrides)
+    return record
+
+
+def detections_record() -> dict[str, Any]:
+    return {
+        "stream_id": "cam-1",
+        "frame_id": 42,
+        "capture_ts_us": 1,
+        "gateway_ts_us": 2,
+        "worker_ts_us": 3,
+        "width": 768,
+        "height": 576,
+        "model": "yolox_nano/onnxruntime-cpu/fp32",
+        "worker": "host:1",
+        "timings": {
+            "queue_ms": 1.5,
+            "decode_ms": 2.5,
+            "preprocess_ms": 1.0,
+            "inference_ms": 20.0,
+            "postprocess_ms": 0.5,
+            "batch_size": 4,
+        },
+        "objects": [
+            {
+                "class_id": 16,
+                "label": "dog",
+                "score": 0.5,
+                "x1": 1.0,
+                "y1": 2.0,
+                "x2": 3.0,
+                "y2": 4.0,
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "record"), [("frame", frame_record()), ("detections", detections_record())]
+)
+def test_round_trip(name: str, record: dict[str, Any]) -> None:
+    ids = LocalSchemaIds()
+    schema = schemas.load(name)
+    data = AvroEncoder(schema, ids, f"{name}-value").encode(record)
+    assert data[0] == 0
+    assert schema_id_of(data) == local_schema_id(schema)
+    assert AvroDecoder(schema, ids).decode(data) == record
+
+
+def test_local_ids_are_stable_and_distinct() -> None:
+    frame, detections = schemas.load("frame"), schemas.load("detections")
+    assert local_schema_id(frame) == local_schema_id(copy.deepcopy(frame))
+    assert local_schema_id(frame) != local_schema_id(detections)
+    assert 0 < local_schema_id(frame) < 2**31
+
+
+def test_reader_with_a_new_optional_field_reads_old_records() -> None:
+    old = schemas.load("frame")
+    new = copy.deepcopy(old)
+    new["fields"].append(
+        {"name": "camera_model", "type": ["null", "string"], "default": None, "doc": "added in v2"}
+    )
+    writer_ids = LocalSchemaIds()
+    data = AvroEncoder(old, writer_ids, "frames-value").encode(frame_record())
+    reader_ids = LocalSchemaIds(extra=[new])  # knows the old schema too, as every reader does
+    decoded = AvroDecoder(new, reader_ids).decode(data)
+    assert decoded["camera_model"] is None
+    assert decoded["frame_id"] == 42
+
+
+def test_old_reader_skips_a_field_new_writers_add() -> None:
+    old = schemas.load("frame")
+    new = copy.deepcopy(old)
+    new["fields"].append({"name": "camera_model", "type": ["null", "string"], "default": None})
+    ids = LocalSchemaIds(extra=[new])
+    data = AvroEncoder(new, ids, "frames-value").encode(frame_record(camera_model="X100"))
+    decoded = AvroDecoder(old, ids).decode(data)
+    assert "camera_model" not in decoded
+    assert decoded["stream_id"] == "cam-1"
+
+
+def test_unknown_schema_id_is_a_clear_error() -> None:
+    data = AvroEncoder(schemas.load("frame"), LocalSchemaIds(), "x").encode(frame_record())
+    tampered = data[:1] + (12345).to_bytes(4, "big") + data[HEADER_SIZE:]
+    with pytest.raises(SerdeError, match="schema id 12345"):
+        AvroDecoder(schemas.load("frame"), LocalSchemaIds()).decode(tampered)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x00", b"\x01\x00\x00\x00\x01rest"])
+def test_bad_framing_is_a_clear_error(data: bytes) -> None:
+    with pytest.raises(SerdeError):
+        AvroDecoder(schemas.load("frame"), LocalSchemaIds()).decode(data)
+
+
+def test_truncated_body_is_a_clear_error() -> None:
+    data = AvroEncoder(schemas.load("frame"), LocalSchemaIds(), "x").encode(frame_record())
+    with pytest.raises(SerdeError):
+        AvroDecoder(schemas.load("frame"), LocalSchemaIds()).decode(data[:12])
+
+
+def test_encoding_a_wrong_record_is_a_clear_error() -> None:
+    with pytest.raises(SerdeError):
+        AvroEncoder(schemas.load("frame"), LocalSchemaIds(), "x").encode(frame_record(width="wide"))
