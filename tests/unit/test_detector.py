@@ -53,7 +53,7 @@ def test_vtest_frame_300_matches_the_reference(detector: Detector, media: Path) 
     objects = as_objects(detector, vtest_frame(media, 300))
     persons = [o for o in objects if o["label"] == "person" and 0.70 <= float(o["score"]) <= 0.85]
     assert len(persons) == reference.VTEST_300_PERSONS
-    label, score, box = reference.VTEST_300_PERSON
+    _, score, box = reference.VTEST_300_PERSON
     best = max(persons, key=lambda o: reference.iou(o["box"], box))
     assert reference.iou(best["box"], box) > 0.95
     assert abs(float(best["score"]) - score) < 0.02

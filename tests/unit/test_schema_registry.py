@@ -45,12 +45,9 @@ def registry() -> Iterator[tuple[str, Registry]]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             subject = self.path.split("/")[2]
             text = body["schema"]
-            for schema_id, known in state.schemas.items():
-                if json.loads(known) == json.loads(text):
-                    break
-            else:
-                schema_id = len(state.schemas) + 1
-                state.schemas[schema_id] = text
+            known = [i for i, s in state.schemas.items() if json.loads(s) == json.loads(text)]
+            schema_id = known[0] if known else len(state.schemas) + 1
+            state.schemas[schema_id] = text
             state.subjects.setdefault(subject, []).append(schema_id)
             self._json(200, {"id": schema_id})
 
