@@ -179,13 +179,29 @@ class ModelSettings:
         choices=("auto", "onnxruntime", "tensorrt", "torch"),
     )
     precision: str = setting(
-        "fp32", "Inference precision (fp16 on GPU backends).", choices=("fp32", "fp16")
+        "auto",
+        "Inference precision; auto is fp16 on a GPU and fp32 on the CPU (where fp16 runs, "
+        "but slower).",
+        choices=("auto", "fp32", "fp16"),
     )
     threads: int = setting(
         0, "Intra-op threads of the CPU backend; 0 = the cores this process may use."
     )
     conf_threshold: float = setting(0.3, "Minimum score (objectness x class) of a detection.")
     nms_iou: float = setting(0.45, "IoU above which a box of the same class is suppressed.")
+    engine_cache_dir: str = setting(
+        "",
+        "Where built TensorRT engines are cached (keyed by model sha256, TensorRT version, "
+        "GPU, precision, batch). Empty: $XDG_CACHE_HOME/vae/engines or ~/.cache/vae/engines.",
+    )
+    cuda_graphs: bool = setting(
+        True, "torch on CUDA: capture each batch bucket as a CUDA graph (off: eager, slower)."
+    )
+    gpu_preprocess: bool = setting(
+        True,
+        "torch on CUDA: decode JPEG with nvJPEG (torchvision) and letterbox on the GPU; "
+        "off, or without torchvision, frames are decoded and letterboxed on the CPU.",
+    )
 
 
 @dataclass(frozen=True)
