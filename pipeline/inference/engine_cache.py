@@ -23,7 +23,7 @@ def default_cache_dir() -> Path:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "unknown"
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-").lower() or "unknown"
 
 
 def engine_file_name(

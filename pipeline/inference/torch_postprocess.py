@@ -9,12 +9,28 @@ receives K rows (tens per image). NMS then runs on the host exactly as on the CP
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
 import numpy as np
 import torch
 
 from pipeline.inference.yolox import Candidates, anchor_grid, check_anchors
 
 _GRIDS: dict[tuple[tuple[int, int], str], tuple[torch.Tensor, torch.Tensor]] = {}
+_LOCAL = threading.local()
+
+
+def _own_stream(device: torch.device) -> AbstractContextManager[Any]:
+    """A stream of the calling thread's own on CUDA: work on the legacy default stream would
+    serialise with the preprocessing and model streams of the other stages."""
+    if device.type != "cuda":
+        return nullcontext()
+    stream = getattr(_LOCAL, "stream", None)
+    if stream is None:
+        stream = _LOCAL.stream = torch.cuda.Stream(device=device)
+    return torch.cuda.stream(stream)
 
 
 def _grid_on(size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,7 +47,11 @@ def select_candidates_torch(
 ) -> Candidates:
     """Torch twin of ``yolox.select_candidates`` (same arithmetic, float32), results on host."""
     check_anchors(int(raw.shape[1]), size)
-    raw = raw.float()
+    with _own_stream(raw.device):
+        return _select(raw.float(), size, conf_threshold)
+
+
+def _select(raw: torch.Tensor, size: tuple[int, int], conf_threshold: float) -> Candidates:
     scores = raw[..., 5:] * raw[..., 4:5]
     image_idx, anchor_idx, class_idx = torch.nonzero(scores > conf_threshold, as_tuple=True)
     grid, strides = _grid_on(size, raw.device)

@@ -90,6 +90,10 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = threads or usable_cores()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads sleep instead of spinning: the worker decodes JPEGs on the
+        # same cores between batches, and spinning threads took twice the time from them
+        # (measured: batch 8 through decode+model, 17 vs 9.5 img/s on a busy 2-core box).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=providers
         )
