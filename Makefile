@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # Extras installed into .venv; torch lets the tests run the torch backend on the CPU.
 EXTRAS ?= dev,torch
 
-.PHONY: help venv up test test-unit lint typecheck check models broker docs clean
+.PHONY: help venv up test test-unit lint typecheck check models broker docs clean bench-inference
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,10 @@ broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 
 docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
 	$(PY) scripts/update_readme_settings.py
+
+BENCH_ARGS ?=
+bench-inference: $(STAMP) ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot
+	$(VAE) bench inference --markdown docs/benchmarks.md --plot docs/img/inference-throughput.png $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

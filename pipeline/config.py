@@ -151,6 +151,12 @@ class WorkerSettings:
     pipeline_depth: int = setting(
         2, "Batches queued between stages (decode -> infer -> publish); bounds memory."
     )
+    max_unacked: int = setting(
+        1024,
+        "Frames whose detections were produced but not yet acknowledged by the broker, on top "
+        "of those in the stages, before the consumer pauses; too low caps throughput at about "
+        "this many frames per broker round trip.",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,
