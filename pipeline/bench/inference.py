@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,26 +217,50 @@ def _run_combo(
                 batches = batches_for(rates[batch], batch, plan.seconds)
                 report.points.append(run_detect_level(detector, frames, batch, batches))
                 progress.advance(task)
+        if "pipeline" in plan.levels:
+            for batch in plan.batches:
+                progress.update(task, description=f"{what}: through Kafka, batch {batch}")
+                _pipeline_point(
+                    plan, report, backend, candidate, precision, batch, rates[batch], jpegs,
+                    letterboxed, settings, broker, log_dir, progress,
+                )  # fmt: skip
+                progress.advance(task)
     finally:
         backend.close()
-    if "pipeline" not in plan.levels:
+
+
+def _pipeline_point(
+    plan: Plan,
+    report: Report,
+    backend: Backend,
+    candidate: Candidate,
+    precision: str,
+    batch: int,
+    rate: float,
+    jpegs: list[tuple[bytes, int, int]],
+    letterboxed: Any,
+    settings: Settings,
+    broker: Any,
+    log_dir: Path,
+    progress: Progress,
+) -> None:
+    """One worker run, bracketed by raw-model runs (the machine's speed drifts)."""
+    what = f"{backend.name} {precision}"
+    frames_count = max(8 * batch, int(rate * plan.pipeline_seconds))
+    before = run_model_level(backend, letterboxed, batch, plan.seconds / 2).images_per_s
+    try:
+        point = run_pipeline_level(
+            bootstrap=broker.bootstrap, backend=candidate.kind, device=candidate.device,
+            precision=precision, batch=batch, frames=frames_count, jpegs=jpegs,
+            model=settings.model, log_dir=log_dir,
+            timeout_s=60 + 5 * frames_count / max(rate, 1.0),
+        )  # fmt: skip
+    except PipelineRunFailed as exc:
+        report.skipped[f"{what} pipeline batch {batch}"] = str(exc)
+        progress.console.print(f"[red]failed[/] {what} pipeline batch {batch}: {exc}")
         return
-    model = settings.model
-    for batch in plan.batches:
-        progress.update(task, description=f"{what}: through Kafka, batch {batch}")
-        frames_count = max(8 * batch, int(rates[batch] * plan.pipeline_seconds))
-        try:
-            point = run_pipeline_level(
-                bootstrap=broker.bootstrap, backend=candidate.kind, device=candidate.device,
-                precision=precision, batch=batch, frames=frames_count, jpegs=jpegs, model=model,
-                log_dir=log_dir, timeout_s=60 + 5 * frames_count / max(rates[batch], 1.0),
-            )  # fmt: skip
-        except PipelineRunFailed as exc:
-            report.skipped[f"{what} pipeline batch {batch}"] = str(exc)
-            progress.console.print(f"[red]failed[/] {what} pipeline batch {batch}: {exc}")
-        else:
-            report.points.append(point)
-        progress.advance(task)
+    after = run_model_level(backend, letterboxed, batch, plan.seconds / 2).images_per_s
+    report.points.append(replace(point, baseline_images_per_s=(before + after) / 2))
 
 
 def _write(report: Report, args: argparse.Namespace) -> None:

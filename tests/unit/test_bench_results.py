@@ -85,3 +85,11 @@ def test_section_is_replaced_between_markers_only() -> None:
 def test_report_round_trips_through_json() -> None:
     report = Report({"cpu": "x"}, "cmd", POINTS, {"tensorrt fp16": "not installed"})
     assert Report.from_json(report.to_json()) == report
+
+
+def test_efficiency_prefers_the_raw_rate_measured_around_the_pipeline_run() -> None:
+    from dataclasses import replace
+
+    drifted = [*POINTS[:-1], replace(POINTS[-1], baseline_images_per_s=51.0)]
+    cpu = next(e for e in pipeline_efficiency(drifted) if e.backend == "cpu")
+    assert cpu.ratio == pytest.approx(1.0) and cpu.raw_images_per_s == 51.0
