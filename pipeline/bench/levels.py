@@ -87,7 +87,15 @@ def run_detect_level(
 
     stages: list[threading.Thread] = [
         Stage("bench-prepare", prepare, inbox, to_infer, failures.append),
-        OverlappedStage("bench-infer", submit, collect, to_infer, to_finish, failures.append),
+        OverlappedStage(
+            "bench-infer",
+            submit,
+            collect,
+            to_infer,
+            to_finish,
+            failures.append,
+            depth=detector.backend.max_in_flight,
+        ),
         Stage("bench-finish", finish, to_finish, None, failures.append),
     ]
     for stage in stages:

@@ -195,7 +195,14 @@ def level_table(points: Sequence[Point], level: str) -> str:
     batches = sorted({p.batch for p in mine})
     rows = sorted({p.key for p in mine})
     cells = {(p.key, p.batch): p for p in mine}
-    unit = "per frame" if level == "pipeline" else "per batch"
+    caption = {
+        "model": "median time per batch",
+        "detect": "median time per batch from its decode starting to its detections, the "
+        "next batches queued behind it",
+        "pipeline": "median time per frame from the worker polling it to publishing its "
+        "detections, with the whole backlog queued (every stage queue full: a worst case, "
+        "not the latency of a real-time stream)",
+    }[level]
     lines = [
         f"| backend | precision | {' | '.join(f'batch {b}' for b in batches)} |",
         "|---|---|" + "---:|" * len(batches),
@@ -211,7 +218,7 @@ def level_table(points: Sequence[Point], level: str) -> str:
             )
         lines.append(f"| {key[0]} | {key[1]} | {' | '.join(values)} |")
     lines.append("")
-    lines.append(f"Each cell: throughput, and median latency {unit}.")
+    lines.append(f"Each cell: throughput, and {caption}.")
     return "\n".join(lines)
 
 
@@ -265,7 +272,8 @@ def markdown(report: Report, plot: str = "") -> str:
     for level in LEVELS:
         table = level_table(report.points, level)
         if table:
-            lines += ["", f"### {LEVEL_TITLES[level].capitalize()}", "", table]
+            title = LEVEL_TITLES[level]
+            lines += ["", f"### {title[0].upper()}{title[1:]}", "", table]
     if report.skipped:
         lines += ["", "### Not run here", ""]
         lines += [f"- {what}: {why}" for what, why in sorted(report.skipped.items())]

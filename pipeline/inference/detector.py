@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.inference.backends.base import Backend, InferenceHandle
+from pipeline.inference.buckets import bucket_for
 from pipeline.inference.detections import Detections
 from pipeline.inference.prepare import CpuPreparer, PreparedBatch, Preparer
 from pipeline.inference.yolox import detections_from_candidates, select_candidates
@@ -88,6 +89,11 @@ class Detector:
     def prepare(self, images: Sequence[bytes]) -> PreparedBatch:
         """Decode and letterbox every image into one (n, 3, H, W) tensor."""
         return self.preparer.prepare(images)
+
+    def padding(self, prepared: PreparedBatch) -> int:
+        """Rows the backend adds to reach its next batch bucket (0 for dynamic shapes)."""
+        rows = len(prepared.rows)
+        return bucket_for(rows, self.backend.buckets) - rows if rows else 0
 
     def submit(self, prepared: PreparedBatch) -> Submitted:
         """Start the model on a prepared batch (returns at once on a GPU backend)."""

@@ -96,6 +96,7 @@ class Worker:
             preparer=choose_preparer(backend, self._pool, settings.model.gpu_preprocess),
         )
         self.model_label = f"{settings.model.name}/{self.detector.model_label}"
+        self.metrics.backend.labels(backend.name, backend.precision).set(1)
         self.tracker = OffsetTracker()
         self.batcher: DynamicBatcher[FrameItem] = DynamicBatcher(
             w.max_batch, w.max_wait_ms / 1000.0
@@ -132,7 +133,13 @@ class Worker:
         self._stages = [
             Stage("prepare", self._prepare, self._prepare_q, self._infer_q, self._crash),
             OverlappedStage(
-                "infer", self._submit, self._collect, self._infer_q, self._publish_q, self._crash
+                "infer",
+                self._submit,
+                self._collect,
+                self._infer_q,
+                self._publish_q,
+                self._crash,
+                depth=backend.max_in_flight,
             ),
             Stage("publish", self._publish, self._publish_q, None, self._crash),
         ]
@@ -252,6 +259,7 @@ class Worker:
         self, item: tuple[list[FrameItem], PreparedBatch]
     ) -> tuple[list[FrameItem], Submitted]:
         frames, prepared = item
+        self.metrics.padded_rows.inc(self.detector.padding(prepared))
         return frames, self.detector.submit(prepared)
 
     def _collect(self, started: tuple[list[FrameItem], Submitted]) -> InferredBatch:
@@ -365,8 +373,8 @@ class Worker:
 
     def _shutdown(self) -> None:
         """Finish what was read, deliver it, commit it, leave the group."""
-        if self._failure is None and len(self.batcher):
-            self._prepare_q.put(self.batcher.take_all())
+        while self._failure is None and len(self.batcher):
+            self._prepare_q.put(self.batcher.take())  # at most max_batch: the engine's limit
         self._prepare_q.put(STOP)
         for stage in self._stages:
             stage.join(timeout=30)

@@ -81,3 +81,9 @@ def test_a_failure_is_reported() -> None:
     inbox.put(1)
     stage.join(timeout=5)
     assert crashes and "device lost" in crashes[0]
+
+
+def test_depth_one_finishes_each_batch_before_the_next() -> None:
+    """A backend that completes inside submit gains nothing from overlap, only latency."""
+    results, device = run_stage([1, 2, 3, STOP], depth=1)
+    assert results == [10, 20, 30, STOP] and device.most_outstanding == 1

@@ -61,6 +61,9 @@ class Backend(Protocol):
     # Batch sizes the engine runs; a batch is padded up to the next one. A backend with
     # fully dynamic shapes lists every size from 1 to max_batch (no padding).
     buckets: tuple[int, ...]
+    # Batches that can be submitted before the oldest is collected: 2 for a double-buffered
+    # GPU backend, 1 for one that finishes inside ``submit`` (overlap would only delay it).
+    max_in_flight: int
 
     def submit(self, batch: Any, ready: Any = None) -> InferenceHandle:
         """Start inference on (N, 3, H, W) BGR 0..255: a float32 NumPy array, or (torch

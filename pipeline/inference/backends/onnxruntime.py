@@ -111,6 +111,7 @@ class OnnxRuntimeBackend:
         self.input_size = input_size
         self.max_batch = max_batch
         self.buckets = tuple(range(1, max_batch + 1))  # dynamic shapes: no padding
+        self.max_in_flight = 1  # run() returns when the batch is done
         self.threads = options.intra_op_num_threads
         log.info(
             "onnxruntime session on %s (%s), %d intra-op threads",

@@ -142,6 +142,7 @@ class TensorRTBackend:
         self.input_size = input_size
         self.max_batch = max_batch
         self.buckets = tuple(range(1, max_batch + 1))  # one dynamic profile: no padding
+        self.max_in_flight = 2  # two slots
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
         engine_path = cache / engine_file_name(
             model_name, sha256_of(model_path), trt.__version__, device.name(), precision,

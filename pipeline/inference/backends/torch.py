@@ -107,6 +107,7 @@ class TorchBackend:
         if device == "cpu":
             torch.set_num_threads(threads or usable_cores())
             self.buckets = tuple(range(1, max_batch + 1))
+            self.max_in_flight = 1
             log.info("torch on the CPU (%s), %d threads", precision, torch.get_num_threads())
             return
         torch.backends.cudnn.benchmark = True
@@ -114,6 +115,7 @@ class TorchBackend:
             if parameter.dim() == 4:
                 parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
         self.buckets = batch_buckets(max_batch)
+        self.max_in_flight = 2  # two page-locked slots; copy and compute streams
         self._compute = torch.cuda.Stream()
         self._copy = torch.cuda.Stream()
         height, width = input_size
