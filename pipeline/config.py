@@ -203,6 +203,13 @@ class ModelSettings:
     cuda_graphs: bool = setting(
         True, "torch on CUDA: capture each batch bucket as a CUDA graph (off: eager, slower)."
     )
+    cpu_resize: str = setting(
+        "pillow",
+        "Letterbox resize on the CPU: pillow reproduces MODELS.md's reference detections bit "
+        "for bit; torch runs the same antialiased filter in about a third of the CPU time, "
+        "within one grey level (needs the torch extra).",
+        choices=("pillow", "torch"),
+    )
     gpu_preprocess: bool = setting(
         True,
         "torch on CUDA: decode JPEG with nvJPEG (torchvision) and letterbox on the GPU; "

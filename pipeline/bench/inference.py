@@ -217,7 +217,9 @@ def _run_combo(
                 report.points.append(point)
                 progress.advance(task)
         if "detect" in plan.levels:
-            preparer = choose_preparer(backend, pool, settings.model.gpu_preprocess)
+            preparer = choose_preparer(
+                backend, pool, settings.model.gpu_preprocess, settings.model.cpu_resize
+            )
             detector = Detector(
                 backend, conf_threshold=settings.model.conf_threshold,
                 iou_threshold=settings.model.nms_iou, preparer=preparer,

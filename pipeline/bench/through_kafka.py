@@ -136,6 +136,7 @@ def run_pipeline_level(
         "VAE_MODEL_THREADS": str(model.threads),
         "VAE_MODEL_CUDA_GRAPHS": str(model.cuda_graphs).lower(),
         "VAE_MODEL_GPU_PREPROCESS": str(model.gpu_preprocess).lower(),
+        "VAE_MODEL_CPU_RESIZE": model.cpu_resize,
         "VAE_MODEL_ENGINE_CACHE_DIR": model.engine_cache_dir,
     }
     if device == "cpu":

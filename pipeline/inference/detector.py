@@ -47,7 +47,10 @@ class Submitted:
 
 
 def choose_preparer(
-    backend: Backend, pool: Executor | None = None, gpu_preprocess: bool = True
+    backend: Backend,
+    pool: Executor | None = None,
+    gpu_preprocess: bool = True,
+    cpu_resize: str = "pillow",
 ) -> Preparer:
     """GPU decode and letterbox for torch on CUDA (when allowed); the CPU otherwise."""
     if gpu_preprocess and backend.device == "cuda" and backend.name.startswith("torch"):
@@ -62,7 +65,7 @@ def choose_preparer(
 
         dtype = getattr(backend, "dtype", torch.float32)  # the torch backend's model dtype
         return TorchPreparer(backend.input_size, "cuda", dtype, nvjpeg=nvjpeg, pool=pool)
-    return CpuPreparer(backend.input_size, pool)
+    return CpuPreparer(backend.input_size, pool, cpu_resize)
 
 
 class Detector:

@@ -85,15 +85,18 @@ def assemble(
 class CpuPreparer:
     """simplejpeg + Pillow letterbox per frame, in parallel on a thread pool."""
 
-    def __init__(self, input_size: tuple[int, int], pool: Executor | None = None) -> None:
+    def __init__(
+        self, input_size: tuple[int, int], pool: Executor | None = None, resize: str = "pillow"
+    ) -> None:
         self.input_size = input_size
         self._pool = pool
+        self._resize = resize
 
     def _prepare_one(self, data: bytes, slot: npt.NDArray[np.float32]) -> Outcome:
         start = time.perf_counter()
         image = decode_jpeg_bgr(data)
         decoded = time.perf_counter()
-        canvas, ratio = letterbox(image, self.input_size)
+        canvas, ratio = letterbox(image, self.input_size, self._resize)
         to_chw_float(canvas, slot)
         done = time.perf_counter()
         return (

@@ -52,14 +52,18 @@ def select_candidates_torch(
 
 
 def _select(raw: torch.Tensor, size: tuple[int, int], conf_threshold: float) -> Candidates:
-    scores = raw[..., 5:] * raw[..., 4:5]
-    image_idx, anchor_idx, class_idx = torch.nonzero(scores > conf_threshold, as_tuple=True)
+    # As on the host: only anchors whose objectness clears the threshold can score above it.
+    image_a, anchor_a = torch.nonzero(raw[..., 4] > conf_threshold, as_tuple=True)
+    rows = raw[image_a, anchor_a]
+    scores = rows[:, 5:] * rows[:, 4:5]
+    row_idx, class_idx = torch.nonzero(scores > conf_threshold, as_tuple=True)
+    image_idx, anchor_idx = image_a[row_idx], anchor_a[row_idx]
     grid, strides = _grid_on(size, raw.device)
-    regression = raw[image_idx, anchor_idx, 0:4]
+    regression = rows[row_idx, 0:4]
     centre = (regression[:, 0:2] + grid[anchor_idx]) * strides[anchor_idx]
     half = torch.exp(regression[:, 2:4]) * strides[anchor_idx] / 2.0
     boxes = torch.cat((centre - half, centre + half), dim=1)
-    picked = scores[image_idx, anchor_idx, class_idx]
+    picked = scores[row_idx, class_idx]
     # One transfer for everything (a sync point: the caller wants the host arrays now).
     packed = torch.cat(
         (

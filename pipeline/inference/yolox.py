@@ -82,16 +82,24 @@ class Candidates:
 def select_candidates(
     raw: npt.NDArray[np.float32], size: tuple[int, int], conf_threshold: float
 ) -> Candidates:
-    """Scores above the threshold and their boxes, decoded only for those anchors."""
+    """Scores above the threshold and their boxes, decoded only for those anchors.
+
+    A score is objectness x class probability, both sigmoids (at most 1), so only anchors
+    whose objectness alone clears the threshold can score above it: the products are taken
+    on those few rows instead of all N x 3549 x 80 (same results, a fraction of the work).
+    """
     check_anchors(raw.shape[1], size)
-    scores = raw[..., 5:] * raw[..., 4:5]  # (N, A, C)
-    image_idx, anchor_idx, class_idx = np.nonzero(scores > conf_threshold)
+    image_a, anchor_a = np.nonzero(raw[..., 4] > conf_threshold)
+    rows = raw[image_a, anchor_a]  # (M, 85)
+    scores = rows[:, 5:] * rows[:, 4:5]  # (M, C)
+    row_idx, class_idx = np.nonzero(scores > conf_threshold)
+    anchor_idx = anchor_a[row_idx]
     grid, strides = anchor_grid(size)
-    boxes = _boxes(raw[image_idx, anchor_idx, 0:4], grid[anchor_idx], strides[anchor_idx])
+    boxes = _boxes(rows[row_idx, 0:4], grid[anchor_idx], strides[anchor_idx])
     return Candidates(
-        image_idx,
+        image_a[row_idx],
         class_idx,
-        scores[image_idx, anchor_idx, class_idx].astype(np.float32),
+        scores[row_idx, class_idx].astype(np.float32),
         boxes.astype(np.float32),
     )
 

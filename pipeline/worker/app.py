@@ -93,7 +93,9 @@ class Worker:
             backend,
             conf_threshold=settings.model.conf_threshold,
             iou_threshold=settings.model.nms_iou,
-            preparer=choose_preparer(backend, self._pool, settings.model.gpu_preprocess),
+            preparer=choose_preparer(
+                backend, self._pool, settings.model.gpu_preprocess, settings.model.cpu_resize
+            ),
         )
         self.model_label = f"{settings.model.name}/{self.detector.model_label}"
         self.metrics.backend.labels(backend.name, backend.precision).set(1)

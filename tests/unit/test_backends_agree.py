@@ -88,16 +88,23 @@ def test_backend_agrees_with_onnxruntime_fp32(
         backend.close()
 
 
-def test_gpu_letterbox_agrees_with_pillow_on_the_cpu(
-    frames: list[bytes], reference: list[Detections]
+@pytest.mark.parametrize("path", ["gpu-code", "cpu-torch-resize"])
+def test_torch_letterbox_agrees_with_pillow_on_the_cpu(
+    path: str, frames: list[bytes], reference: list[Detections]
 ) -> None:
-    """The GPU preprocessing code, run on the CPU, feeds ONNX Runtime FP32 equally well."""
+    """The GPU preprocessing code, and the CPU's torch resize, run on the CPU, feed ONNX
+    Runtime FP32 as well as Pillow does."""
     torch = pytest.importorskip("torch", reason="torch is not installed")
+    from pipeline.inference.prepare import CpuPreparer, Preparer
     from pipeline.inference.torch_preprocess import TorchPreparer
 
     backend = load_candidate(Candidate("onnxruntime", "cpu"), ModelSettings(), 4, "fp32")
-    preparer = TorchPreparer(backend.input_size, "cpu", torch.float32, nvjpeg=False)
+    preparer: Preparer = (
+        TorchPreparer(backend.input_size, "cpu", torch.float32, nvjpeg=False)
+        if path == "gpu-code"
+        else CpuPreparer(backend.input_size, resize="torch")
+    )
     found = Detector(backend, preparer=preparer).detect(frames)
     for index, (got, want) in enumerate(zip(found, reference, strict=True)):
         assert got is not None
-        assert_agrees(got, want, f"torch letterbox frame {index}")
+        assert_agrees(got, want, f"{path} frame {index}")

@@ -57,3 +57,10 @@ def test_undecodable_frame_is_reported_and_left_out(dog_jpeg: bytes) -> None:
     assert batch.rows == [0, 2] and list(batch.errors) == [1]
     assert batch.tensor.shape == (2, 3, 416, 416)
     assert len(batch.decode_ms) == len(batch.preprocess_ms) == 2
+
+
+def test_cpu_torch_resize_matches_pillow_within_one_level(dog_jpeg: bytes) -> None:
+    pillow = CpuPreparer((416, 416), resize="pillow").prepare([dog_jpeg]).tensor
+    fast = CpuPreparer((416, 416), resize="torch").prepare([dog_jpeg]).tensor
+    diff = np.abs(pillow - fast)
+    assert diff.max() <= 1.0 and diff.mean() < 0.2
