@@ -263,7 +263,8 @@ def _pipeline_point(
     before = run_model_level(backend, letterboxed, batch, plan.seconds / 2).images_per_s
     try:
         point = run_pipeline_level(
-            bootstrap=broker.bootstrap, backend=candidate.kind, device=candidate.device,
+            bootstrap=broker.bootstrap, broker_pid=broker.pid, backend=candidate.kind,
+            device=candidate.device,
             precision=precision, batch=batch, frames=frames_count, jpegs=jpegs,
             model=settings.model, log_dir=log_dir,
             timeout_s=60 + 5 * frames_count / max(rate, 1.0),

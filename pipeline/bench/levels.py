@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import queue
+import resource
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,12 +50,21 @@ def run_model_level(
     for _ in range(WARMUP_BATCHES):
         backend.submit(tensor).result()
     latencies: list[float] = []
+    cpu_start = process_cpu_seconds()
     deadline = time.perf_counter() + seconds
     while len(latencies) < MIN_BATCHES or time.perf_counter() < deadline:
         start = time.perf_counter()
         backend.submit(tensor).result()
         latencies.append((time.perf_counter() - start) * 1e3)
-    return batch_point(backend.name, backend.precision, "model", batch, latencies)
+    cpu_ms = (process_cpu_seconds() - cpu_start) * 1e3 / (batch * len(latencies))
+    point = batch_point(backend.name, backend.precision, "model", batch, latencies)
+    return replace(point, cpu_ms_per_frame=cpu_ms)
+
+
+def process_cpu_seconds() -> float:
+    """CPU time of this process, every thread, user and system (the OS's accounting)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def batches_for(rate: float, batch: int, seconds: float) -> int:
@@ -98,6 +109,7 @@ def run_detect_level(
         ),
         Stage("bench-finish", finish, to_finish, None, failures.append),
     ]
+    cpu_start = process_cpu_seconds()
     for stage in stages:
         stage.start()
     for index in range(batches):
@@ -107,6 +119,7 @@ def run_detect_level(
     inbox.put(STOP)
     for stage in stages:
         stage.join()
+    cpu_ms = (process_cpu_seconds() - cpu_start) * 1e3 / (batch * batches)
     if failures:
         raise RuntimeError(f"detect level failed: {failures[0]}")
     done = [d for _, d in finished]
@@ -119,5 +132,5 @@ def run_detect_level(
     )
     return Point(
         point.backend, point.precision, "detect", batch, rate,
-        point.latency_ms_p50, point.latency_ms_p90, batch * len(done),
+        point.latency_ms_p50, point.latency_ms_p90, batch * len(done), cpu_ms_per_frame=cpu_ms,
     )  # fmt: skip

@@ -37,6 +37,10 @@ class Point:
     # Pipeline points: the raw model's images/s at this batch, measured just before and just
     # after this run (their mean), so ratio (b) compares figures taken minutes apart no more.
     baseline_images_per_s: float = 0.0
+    # CPU time per frame from the OS's accounting (it barely moves with the machine's load):
+    # this process's for model and detect, the worker process's for pipeline.
+    cpu_ms_per_frame: float = 0.0
+    broker_cpu_ms_per_frame: float = 0.0  # pipeline: the embedded broker's, same machine
 
     @property
     def key(self) -> tuple[str, str]:
@@ -183,6 +187,39 @@ def pipeline_efficiency(points: Sequence[Point]) -> list[PipelineEfficiency]:
     return result
 
 
+def cpu_markdown(points: Sequence[Point]) -> str:
+    """Where the CPU goes per frame, and the ceiling it puts on ratio (b) on a CPU box."""
+    model = _by(points, "model")
+    detect = _by(points, "detect")
+    lines = [
+        "| backend | precision | batch | raw model | JPEG to detections | worker through "
+        "Kafka | embedded broker | raw / (worker + broker) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = 0
+    for key, pipeline in sorted(_by(points, "pipeline").items()):
+        if not pipeline.cpu_ms_per_frame or key not in model:
+            continue
+        raw = model[key].cpu_ms_per_frame
+        spent = pipeline.cpu_ms_per_frame + pipeline.broker_cpu_ms_per_frame
+        det = detect.get(key)
+        det_cell = f"{det.cpu_ms_per_frame:.1f}" if det else "–"
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]} | {raw:.1f} | {det_cell} | "
+            f"{pipeline.cpu_ms_per_frame:.1f} | {pipeline.broker_cpu_ms_per_frame:.1f} | "
+            f"{raw / spent:.2f} |"
+        )
+        rows += 1
+    if not rows:
+        return ""
+    lines += [
+        "",
+        "CPU milliseconds per frame (all threads). Where every process shares the same cores "
+        "and they are saturated, ratio (b) cannot exceed the last column.",
+    ]
+    return "\n".join(lines)
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
@@ -269,6 +306,9 @@ def markdown(report: Report, plot: str = "") -> str:
         "",
         ratios_markdown(report.points),
     ]
+    cpu = cpu_markdown(report.points)
+    if cpu:
+        lines += ["", "### Where the CPU goes", "", cpu]
     for level in LEVELS:
         table = level_table(report.points, level)
         if table:

@@ -42,6 +42,15 @@ class PipelineRunFailed(RuntimeError):
     """The worker exited, or did not return every frame in time."""
 
 
+def pid_cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, every thread) of another process; 0.0 where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _fill_frames_topic(
     kafka: KafkaSettings, topic: str, jpegs: Sequence[tuple[bytes, int, int]], count: int
 ) -> None:
@@ -82,6 +91,7 @@ def _fill_frames_topic(
 def run_pipeline_level(
     *,
     bootstrap: str,
+    broker_pid: int | None,
     backend: str,
     device: str,
     precision: str,
@@ -106,9 +116,14 @@ def run_pipeline_level(
     )
     received: list[DetectionsRecord] = []
     enough = threading.Event()
+    # (frames received, worker CPU s, broker CPU s) at the first detection: the CPU spent
+    # from there on is steady-state work, without the model load and the group join.
+    first: list[tuple[int, float, float]] = []
 
     def deliver(batch_records: list[DetectionsRecord]) -> None:
         received.extend(batch_records)
+        if not first:
+            first.append((len(received), pid_cpu_seconds(worker.pid), pid_cpu_seconds(broker_pid)))
         if len(received) >= frames:
             enough.set()
 
@@ -159,6 +174,7 @@ def run_pipeline_level(
                 raise PipelineRunFailed(
                     f"{len(received)}/{frames} detections after {timeout_s:.0f} s; see {log_path}"
                 )
+        worker_cpu, broker_cpu = pid_cpu_seconds(worker.pid), pid_cpu_seconds(broker_pid)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -173,6 +189,7 @@ def run_pipeline_level(
         (r["worker_ts_us"] - r["gateway_ts_us"]) / 1e3 - r["timings"]["queue_ms"] for r in received
     ]
     label = received[0]["model"].split("/")[1] if received else backend
+    counted = max(1, len(received) - first[0][0])
     return Point(
         backend=label,
         precision=precision,
@@ -182,4 +199,6 @@ def run_pipeline_level(
         latency_ms_p50=percentile(latencies, 50),
         latency_ms_p90=percentile(latencies, 90),
         frames=len(received),
+        cpu_ms_per_frame=(worker_cpu - first[0][1]) * 1e3 / counted,
+        broker_cpu_ms_per_frame=(broker_cpu - first[0][2]) * 1e3 / counted,
     )

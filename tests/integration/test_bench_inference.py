@@ -35,7 +35,9 @@ def test_bench_runs_all_three_levels_and_writes_its_outputs(tmp_path: Path, medi
         assert p["backend"] == "onnxruntime-cpu" and p["images_per_s"] > 0, p
     pipeline = [p for p in figures["points"] if p["level"] == "pipeline"]
     assert all(p["frames"] >= 8 * p["batch"] for p in pipeline)  # every frame came back
+    assert all(p["cpu_ms_per_frame"] > 0 and p["broker_cpu_ms_per_frame"] > 0 for p in pipeline)
     text = doc.read_text()
     assert "Hand-written notes stay." in text and "(b) pipeline / raw" in text
+    assert "### Where the CPU goes" in text
     assert (tmp_path / "img" / "throughput.png").stat().st_size > 5_000
     assert "../img/throughput.png" not in text and "img/throughput.png" in text

@@ -93,3 +93,21 @@ def test_efficiency_prefers_the_raw_rate_measured_around_the_pipeline_run() -> N
     drifted = [*POINTS[:-1], replace(POINTS[-1], baseline_images_per_s=51.0)]
     cpu = next(e for e in pipeline_efficiency(drifted) if e.backend == "cpu")
     assert cpu.ratio == pytest.approx(1.0) and cpu.raw_images_per_s == 51.0
+
+
+def test_cpu_table_gives_the_ceiling_of_ratio_b() -> None:
+    from dataclasses import replace
+
+    from pipeline.bench.results import cpu_markdown
+
+    points = [
+        replace(point("cpu", "fp32", "model", 8, 60), cpu_ms_per_frame=31.0),
+        replace(point("cpu", "fp32", "detect", 8, 50), cpu_ms_per_frame=40.0),
+        replace(
+            point("cpu", "fp32", "pipeline", 8, 40),
+            cpu_ms_per_frame=41.0,
+            broker_cpu_ms_per_frame=7.0,
+        ),
+    ]
+    assert "| cpu | fp32 | 8 | 31.0 | 40.0 | 41.0 | 7.0 | 0.65 |" in cpu_markdown(points)
+    assert cpu_markdown(POINTS) == ""  # no CPU figures measured: no table
