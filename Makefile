@@ -13,7 +13,19 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv up test test-unit lint typecheck check models broker docs clean
+# Models and sample media are never committed: they sit in ../shared beside the checkout.
+# A clone of a local checkout (say, a fresh clone made to test it) has no ../shared of its
+# own, so it uses the shared/ beside the checkout it was cloned from.
+ifeq ($(wildcard ../shared),)
+ORIGIN_SHARED := $(shell o=$$(git remote get-url origin 2>/dev/null); \
+	case "$$o" in /*) [ -d "$$o/../shared" ] && cd "$$o/../shared" && pwd;; esac)
+ifneq ($(ORIGIN_SHARED),)
+export VAE_MODEL_DIR ?= $(ORIGIN_SHARED)/models
+export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
+endif
+endif
+
+.PHONY: help venv up test test-unit lint typecheck check assets models media broker docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,13 +39,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the engine with its dev tools
 
-up: $(STAMP) ## Run the engine: broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
+up: $(STAMP) assets ## Run the engine: broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
 	$(VAE) up $(UP_ARGS)
 
-test: $(STAMP) ## Run every test (starts its own broker, gateway and workers)
+test: $(STAMP) assets ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP) ## Run the unit tests only (no broker)
+test-unit: $(STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check and format check
@@ -45,8 +57,15 @@ typecheck: $(STAMP) ## mypy --strict
 
 check: lint typecheck test ## Everything CI checks
 
+assets: $(STAMP) ## Find the model and sample media, downloading what is missing
+	@$(VAE) models ensure
+	@$(VAE) media ensure
+
 models: $(STAMP) ## Download the model weights into ./models (sha256-checked)
 	$(VAE) models fetch
+
+media: $(STAMP) ## Download the sample media into ./media (sha256-checked)
+	$(VAE) media fetch
 
 broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	$(VAE) broker

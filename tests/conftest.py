@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
@@ -29,22 +30,13 @@ from pipeline.kafka.embedded import EmbeddedBroker, free_port
 REPO = Path(__file__).resolve().parents[1]
 
 
-def media_dir() -> Path:
-    """Where the sample media lives: VAE_MEDIA_DIR, ./media, or ../shared/media."""
-    candidates = [
-        os.environ.get("VAE_MEDIA_DIR", ""),
-        REPO / "media",
-        REPO.parent / "shared" / "media",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "dog.jpg").is_file():
-            return Path(candidate)
-    pytest.fail("sample media not found: set VAE_MEDIA_DIR or provide ../shared/media")
-
-
 @pytest.fixture(scope="session")
 def media() -> Path:
-    return media_dir()
+    """The folder of the sample media (VAE_MEDIA_DIR, ./media or ../shared/media)."""
+    try:
+        return samples.locate("dog.jpg").parent
+    except samples.SampleNotFound as exc:
+        pytest.fail(f"{exc}\n(`make test` runs `vae media ensure` first)")
 
 
 @pytest.fixture(scope="session")
