@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 # own, so it uses the shared/ beside the checkout it was cloned from.
 ifeq ($(wildcard ../shared),)
 ORIGIN_SHARED := $(shell o=$$(git remote get-url origin 2>/dev/null); \
-	case "$$o" in /*) [ -d "$$o/../shared" ] && cd "$$o/../shared" && pwd;; esac)
+	if [ -n "$$o" ] && [ -d "$$o/../shared" ]; then cd "$$o/../shared" && pwd; fi)
 ifneq ($(ORIGIN_SHARED),)
 export VAE_MODEL_DIR ?= $(ORIGIN_SHARED)/models
 export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
