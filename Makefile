@@ -25,7 +25,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up test test-unit lint typecheck check assets models media broker docs clean
+.PHONY: help venv up up-local down test test-unit lint typecheck check assets models media broker docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,8 +39,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the engine with its dev tools
 
-up: $(STAMP) assets ## Run the engine: broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
+up: ## Run the engine: Docker Compose with Redpanda if a Docker engine answers, else up-local (says which)
+	@MAKE="$(MAKE)" deploy/up.sh
+
+up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
 	$(VAE) up $(UP_ARGS)
+
+down: ## Stop and remove the Compose stack of `make up`
+	docker compose -f deploy/compose/docker-compose.yml down
 
 test: $(STAMP) assets ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)

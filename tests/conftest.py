@@ -26,6 +26,7 @@ from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,8 +46,16 @@ def dog_jpeg(media: Path) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded broker for the whole session."""
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker | RedpandaBroker]:
+    """One broker for the whole session: the embedded Tansu, or with VAE_TEST_BROKER=redpanda
+    a Redpanda container (testcontainers; needs a Docker engine)."""
+    choice = os.environ.get("VAE_TEST_BROKER", "embedded")
+    if choice == "redpanda":
+        with redpanda_broker() as redpanda:
+            yield redpanda
+        return
+    if choice != "embedded":
+        pytest.fail(f"VAE_TEST_BROKER={choice!r}: use embedded or redpanda", pytrace=False)
     log_file = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log_file) as running:
         yield running
@@ -107,7 +116,7 @@ class Service:
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
+def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[Stack]:
     """Fresh topics and group on the shared broker; stops every service a test started."""
     suffix = uuid.uuid4().hex[:8]
     env = {
