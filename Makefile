@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv up test test-unit lint typecheck check models broker docs clean
+.PHONY: help venv up test test-unit lint typecheck check models broker docs clean chromium test-browser
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,7 @@ venv: $(STAMP) ## Create .venv and install the engine with its dev tools
 up: $(STAMP) ## Run the engine: broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
 	$(VAE) up $(UP_ARGS)
 
-test: $(STAMP) ## Run every test (starts its own broker, gateway and workers)
+test: $(STAMP) chromium ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run the unit tests only (no broker)
@@ -53,6 +53,12 @@ broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 
 docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
 	$(PY) scripts/update_readme_settings.py
+
+chromium: ## Install Debian's chromium for the browser tests, if missing (apt-get, once)
+	@scripts/install_chromium.sh
+
+test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromium (screenshots in artifacts/browser)
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
