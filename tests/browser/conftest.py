@@ -85,7 +85,7 @@ class PageErrors:
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser) -> Iterator[Page]:
     """A fresh page (own context: own storage) at laptop size; no uncaught error allowed."""
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     opened = context.new_page()
@@ -93,18 +93,17 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened.on("pageerror", lambda exc: errors.uncaught.append(str(exc)))
     opened.on("console", errors.on_console)
     yield opened
-    call = getattr(request.node, "rep_call", None)
-    if call is not None and call.failed:
-        screenshot(opened, f"{request.node.name}-failed")
     context.close()
     assert not errors.uncaught, f"uncaught errors in the page: {errors.uncaught}"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Remember each phase's report on the test, so `page` can screenshot a failure."""
+    """A failed test's page, as it was when it failed (the pipeline is still up)."""
     report = yield
-    setattr(item, f"rep_{report.when}", report)
+    opened = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and isinstance(opened, Page):
+        screenshot(opened, f"{item.name}-failed")
     return report
 
 

@@ -11,12 +11,13 @@ import re
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
+    TILE_JS,
     WAIT_MS,
     Pipeline,
     assert_boxes_match,
@@ -96,7 +97,7 @@ def test_sample_clip_in_a_grid_with_stream_list_and_class_filter(
         "replay-clip", media / "vtest.avi",
         "--streams", "4", "--fps", "1.5", "--prefix", "clip", "--max-frames", "240",
     )  # fmt: skip
-    page.goto(f"{pipeline.url}/")  # no view in the URL: the viewer picks the first streams
+    page.goto(f"{pipeline.url}/")  # no view in the URL: the grid takes streams as they appear
 
     for stream in streams:
         expect(stream_row(page, stream)).to_have_attribute("data-state", "live", timeout=WAIT_MS)
@@ -109,7 +110,8 @@ def test_sample_clip_in_a_grid_with_stream_list_and_class_filter(
         assert_boxes_match(snapshot, objects)
         labels |= {b["label"] for b in snapshot["boxes"]}
     assert "person" in labels  # pedestrians on the walkway
-    assert f"streams={','.join(streams)}" in page.url
+    view = parse_qs(urlsplit(page.url).fragment)  # the view is in the URL, to bookmark
+    assert view["layout"] == ["4"] and sorted(view["streams"][0].split(",")) == streams
     page.wait_for_timeout(1500)  # let every tile draw a few more frames for the picture
     screenshot(page, "sample-clip")
 
@@ -126,19 +128,56 @@ def test_sample_clip_in_a_grid_with_stream_list_and_class_filter(
     screenshot(page, "sample-clip-person")
 
     # Layouts: 3×3 leaves five empty cells; 1 keeps only the first stream.
+    order = view["streams"][0].split(",")  # the order the streams appeared in
     page.get_by_role("radio", name="3×3").check()
     expect(page.locator("#grid > .tile")).to_have_count(9)
     expect(page.locator("#grid > .tile.empty")).to_have_count(5)
+    screenshot(page, "sample-clip-3x3")
     page.get_by_role("radio", name="1", exact=True).check()
     expect(page.locator("#grid > .tile")).to_have_count(1)
-    expect(page.locator('#grid > .tile[data-stream="clip-0"]')).to_have_count(1)
-    expect(page.get_by_role("checkbox", name=re.compile(r"^Watch clip-1"))).not_to_be_checked()
-    # Ticking another stream grows the grid again.
-    page.get_by_role("checkbox", name=re.compile(r"^Watch clip-2")).check()
+    expect(page.locator(f'#grid > .tile[data-stream="{order[0]}"]')).to_have_count(1)
+    expect(page.get_by_role("checkbox", name=re.compile(f"^Watch {order[1]}"))).not_to_be_checked()
+    # Ticking another stream grows the grid again; × takes a stream off.
+    page.get_by_role("checkbox", name=re.compile(f"^Watch {order[2]}")).check()
     expect(page.locator("#grid")).to_have_class(re.compile(r"\blayout-4\b"))
-    expect(page.locator('#grid > .tile[data-stream="clip-2"]')).to_have_count(1)
-    page.get_by_role("button", name="Stop watching clip-0").click()
-    expect(page.locator('#grid > .tile[data-stream="clip-0"]')).to_have_count(0)
+    expect(page.locator(f'#grid > .tile[data-stream="{order[2]}"]')).to_have_count(1)
+    page.get_by_role("button", name=f"Stop watching {order[0]}").click()
+    expect(page.locator(f'#grid > .tile[data-stream="{order[0]}"]')).to_have_count(0)
+    assert parse_qs(urlsplit(page.url).fragment)["streams"] == [order[2]]
+
+
+def test_when_the_frame_is_gone_earlier_boxes_are_drawn_dashed_and_said_so(
+    page: Page, stack: Stack, start_gateway: Any, start_worker: Any, detection_log: Any, media: Path
+) -> None:
+    # Without the gateway's recent frames the viewer can only fetch the latest frame, which
+    # at 8 fps is usually newer than the frame the detections belong to.
+    worker = start_worker(wait=False)
+    gateway = start_gateway(VAE_GATEWAY_FRAME_HISTORY="0")
+    worker.wait_http("/readyz", timeout=90)
+    url = gateway.http.replace("http://", "ws://")
+    log = detection_log(url, ["fast-0"])
+    start_service(
+        stack, "replay-fast",
+        ["replay", str(media / "dog.jpg"), "--gateway", url, "--streams", "1", "--fps", "8",
+         "--prefix", "fast"],
+    )  # fmt: skip
+    page.goto(f"{gateway.http}/#layout=1&streams=fast-0")
+    handle = page.wait_for_function(
+        f"""() => {{
+            const snapshot = ({TILE_JS})("fast-0");
+            return snapshot && snapshot.match === "earlier" ? snapshot : null;
+        }}""",
+        timeout=WAIT_MS,
+    )
+    snapshot = handle.json_value()
+    assert int(snapshot["boxesTsUs"]) < int(snapshot["frameTsUs"])
+    assert int(snapshot["boxesFrameId"]) < int(snapshot["frameId"])
+    objects = log.objects("fast-0", int(snapshot["boxesFrameId"]), int(snapshot["boxesTsUs"]))
+    drawn = sorted((b["label"], tuple(b["box"])) for b in snapshot["boxes"])
+    assert drawn == sorted((o["label"], tuple(o["box"])) for o in objects)
+    assert all(b["dashed"] for b in snapshot["boxes"])
+    assert snapshot["ariaLabel"].endswith("(from an earlier frame)")
+    screenshot(page, "earlier-boxes-dashed")
 
 
 def test_viewer_reconnects_by_itself_when_the_gateway_restarts(

@@ -183,14 +183,17 @@ def test_rates_and_latency_percentiles(blank: Page) -> None:
         const later = meter.rate(5000);   // every tick left the window
         const latency = new LatencyWindow(4);
         [500, 100, 300, 200, 400, NaN].forEach((v) => latency.add(v)); // 500 left; NaN ignored
-        const before = new Map([
-          ["a", { frames: 10, detections: 8 }],
-          ["b", { frames: 50, detections: 50 }],
-        ]);
-        const now = [{ stream_id: "a", frames: 20, detections: 13 },
-                     { stream_id: "b", frames: 3, detections: 1 },   // gateway restarted
-                     { stream_id: "c", frames: 5, detections: 5 }];  // new stream
-        const perStream = Object.fromEntries(counterRates(before, now, 2000));
+        const samples = [
+          { at: 1000, byId: new Map([["a", { frames: 10, detections: 8 }],
+                                     ["b", { frames: 50, detections: 50 }]]) },
+          { at: 2000, byId: new Map([["a", { frames: 15, detections: 10 }],
+                                     ["d", { frames: 0, detections: 0 }]]) },
+        ];
+        const now = [{ stream_id: "a", frames: 20, detections: 13 },  // from the oldest poll
+                     { stream_id: "b", frames: 3, detections: 1 },    // gateway restarted
+                     { stream_id: "c", frames: 5, detections: 5 },    // new: no rate yet
+                     { stream_id: "d", frames: 4, detections: 2 }];   // seen since t=2000
+        const perStream = Object.fromEntries(counterRates(samples, now, 3000));
         return { fiveFps, later, p50: latency.percentile(50), p95: latency.percentile(95),
                  empty: new LatencyWindow().percentile(50), perStream };
         """,
@@ -198,7 +201,10 @@ def test_rates_and_latency_percentiles(blank: Page) -> None:
     assert rates["fiveFps"] == pytest.approx(5.0)
     assert rates["later"] == 0
     assert rates["p50"] == 200 and rates["p95"] == 400 and rates["empty"] is None
-    assert rates["perStream"] == {"a": {"framesPerS": 5, "detectionsPerS": 2.5}}
+    assert rates["perStream"] == {
+        "a": {"framesPerS": 5, "detectionsPerS": 2.5},
+        "d": {"framesPerS": 4, "detectionsPerS": 2},
+    }
 
 
 def test_class_filter(blank: Page) -> None:

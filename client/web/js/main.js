@@ -83,6 +83,7 @@ class Viewer {
 
   applyHash() {
     const state = parseViewState(location.hash);
+    this.autoPick = false;
     this.filter.selected = new Set(state.classes);
     if (state.layout) {
       this.layout = state.layout;
@@ -106,6 +107,7 @@ class Viewer {
   setLayout(layout, chosen = false) {
     this.layout = layout;
     this.layoutChosen ||= chosen;
+    if (chosen) this.autoPick = false;
     if (this.selected.length > layout) {
       const removed = this.selected.slice(layout);
       this.selected = this.selected.slice(0, layout);
@@ -116,6 +118,7 @@ class Viewer {
 
   /** Put a stream on the grid or take it off; false refuses (the grid is full). */
   toggle(streamId, on) {
+    this.autoPick = false;
     if (!on) {
       this.selected = this.selected.filter((id) => id !== streamId);
       this.renderGrid();
@@ -127,7 +130,6 @@ class Viewer {
       return false;
     }
     this.selected.push(streamId);
-    this.autoPick = false;
     if (this.selected.length > this.layout) this.layout = layoutFor(this.selected.length);
     this.renderGrid();
     return true;
@@ -227,18 +229,26 @@ class Viewer {
   }
 
   onStreams({ streams, nowUs, receivedAt }) {
+    while (this.samples.length && receivedAt - this.samples[0].at > RATE_WINDOW_MS) this.samples.shift();
+    const rates = counterRates(this.samples, streams, receivedAt);
     const byId = new Map(streams.map((s) => [s.stream_id, { frames: s.frames, detections: s.detections }]));
     this.samples.push({ at: receivedAt, byId });
-    while (receivedAt - this.samples[0].at > RATE_WINDOW_MS) this.samples.shift();
-    const base = this.samples[0];
-    const rates = counterRates(base.byId, streams, receivedAt - base.at);
-    if (this.autoPick && streams.length && !this.selected.length) {
-      this.autoPick = false;
-      this.selected = streams.slice(0, this.layoutChosen ? this.layout : AUTO_PICK).map((s) => s.stream_id);
-      if (!this.layoutChosen) this.layout = layoutFor(this.selected.length);
-      this.renderGrid();
-    }
+    if (this.autoPick) this.fillGrid(streams);
     this.list.update(streams, nowUs, rates, this.selected);
+  }
+
+  /**
+   * Opened without a view, the grid takes the first streams as they appear (cameras
+   * connect one after another), until the person picks streams or a layout.
+   */
+  fillGrid(streams) {
+    const room = (this.layoutChosen ? this.layout : AUTO_PICK) - this.selected.length;
+    if (room <= 0) return;
+    const fresh = streams.map((s) => s.stream_id).filter((id) => !this.selected.includes(id));
+    if (!fresh.length) return;
+    this.selected.push(...fresh.slice(0, room));
+    if (!this.layoutChosen) this.layout = layoutFor(this.selected.length);
+    this.renderGrid();
   }
 
   onDirectoryState(state) {

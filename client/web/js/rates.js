@@ -1,7 +1,7 @@
 /** Per-tile readouts: events per second over a sliding window, and a latency median. */
 
 export class RateMeter {
-  constructor(windowMs = 3000) {
+  constructor(windowMs = 5000) {
     this.windowMs = windowMs;
     this.times = [];
   }
@@ -46,20 +46,28 @@ export class LatencyWindow {
   }
 }
 
-/** Frames per second of each stream from two polls of GET /v1/streams (counters, local ms). */
-export function counterRates(previous, current, elapsedMs) {
+/**
+ * Frames and detections per second of each stream, from the counters of GET /v1/streams:
+ * the current list against the oldest earlier poll (`samples`, oldest first, each
+ * {at: local ms, byId: Map(stream_id -> {frames, detections})}) that knew the stream.
+ */
+export function counterRates(samples, current, nowMs) {
   const rates = new Map();
-  if (!previous || elapsedMs <= 0) return rates;
   for (const stream of current) {
-    const before = previous.get(stream.stream_id);
-    if (!before) continue;
-    const frames = stream.frames - before.frames;
-    const detections = stream.detections - before.detections;
-    if (frames < 0 || detections < 0) continue; // the gateway restarted: counters began again
-    rates.set(stream.stream_id, {
-      framesPerS: (frames * 1000) / elapsedMs,
-      detectionsPerS: (detections * 1000) / elapsedMs,
-    });
+    for (const sample of samples) {
+      const before = sample.byId.get(stream.stream_id);
+      const elapsedMs = nowMs - sample.at;
+      if (!before || elapsedMs <= 0) continue;
+      const frames = stream.frames - before.frames;
+      const detections = stream.detections - before.detections;
+      if (frames >= 0 && detections >= 0) { // else the gateway restarted: counters began again
+        rates.set(stream.stream_id, {
+          framesPerS: (frames * 1000) / elapsedMs,
+          detectionsPerS: (detections * 1000) / elapsedMs,
+        });
+      }
+      break;
+    }
   }
   return rates;
 }

@@ -227,6 +227,7 @@ export class Tile {
     data.match = pick.match;
     data.boxCount = String(drawn);
     data.boxesFrameId = pick.detections ? String(pick.detections.frame_id) : "";
+    data.boxesTsUs = pick.detections ? String(pick.detections.gateway_ts_us) : "";
     const hidden = pick.detections ? pick.detections.objects.length - drawn : 0;
     const filtered = hidden ? ` (${hidden} hidden by the class filter)` : "";
     if (pick.match === EXACT) {
@@ -236,7 +237,11 @@ export class Tile {
         `frame #${this.shown.frameId} · dashed: boxes of frame #${pick.detections.frame_id}, ` +
         `${formatMs(pick.ageMs)} earlier${filtered}`;
     } else {
-      this.matchNote.textContent = `frame #${this.shown.frameId} · no detections for this frame yet`;
+      const newest = this.ring.latestBefore(this.shown.tsUs);
+      const why = newest
+        ? `newest boxes are for a frame ${formatMs((this.shown.tsUs - newest.gateway_ts_us) / 1000)} older: not drawn`
+        : "no detections for this frame yet";
+      this.matchNote.textContent = `frame #${this.shown.frameId} · ${why}`;
     }
     this.svg.setAttribute(
       "aria-label",
