@@ -25,7 +25,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit lint typecheck check assets models media broker docs clean
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,7 +48,7 @@ up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, work
 down: ## Stop and remove the Compose stack of `make up`
 	docker compose -f deploy/compose/docker-compose.yml down
 
-test: $(STAMP) assets ## Run every test (starts its own broker, gateway and workers)
+test: $(STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) assets ## Run the unit tests only (no broker)
@@ -78,6 +78,12 @@ broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 
 docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
 	$(PY) scripts/update_readme_settings.py
+
+chromium: ## Install Debian's chromium for the browser tests, if missing (apt-get, once)
+	@scripts/install_chromium.sh
+
+test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromium (screenshots in artifacts/browser)
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
