@@ -15,7 +15,19 @@ PYTEST_ARGS ?=
 # Extras installed into .venv; torch lets the tests run the torch backend on the CPU.
 EXTRAS ?= dev,torch
 
-.PHONY: help venv up test test-unit lint typecheck check models broker docs clean bench-inference
+# Models and sample media are never committed: they sit in ../shared beside the checkout.
+# A clone of a local checkout (say, a fresh clone made to test it) has no ../shared of its
+# own, so it uses the shared/ beside the checkout it was cloned from.
+ifeq ($(wildcard ../shared),)
+ORIGIN_SHARED := $(shell o=$$(git remote get-url origin 2>/dev/null); \
+	if [ -n "$$o" ] && [ -d "$$o/../shared" ]; then cd "$$o/../shared" && pwd; fi)
+ifneq ($(ORIGIN_SHARED),)
+export VAE_MODEL_DIR ?= $(ORIGIN_SHARED)/models
+export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
+endif
+endif
+
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench-inference
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,13 +41,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the engine with its dev tools
 
-up: $(STAMP) ## Run the engine: broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
+up: ## Run the engine: Docker Compose with Redpanda if a Docker engine answers, else up-local (says which)
+	@MAKE="$(MAKE)" deploy/up.sh
+
+up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, worker, replay of the sample clip (Ctrl-C stops)
 	$(VAE) up $(UP_ARGS)
 
-test: $(STAMP) ## Run every test (starts its own broker, gateway and workers)
+down: ## Stop and remove the Compose stack of `make up`
+	docker compose -f deploy/compose/docker-compose.yml down
+
+test: $(STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP) ## Run the unit tests only (no broker)
+test-unit: $(STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check and format check
@@ -47,14 +65,27 @@ typecheck: $(STAMP) ## mypy --strict
 
 check: lint typecheck test ## Everything CI checks
 
+assets: $(STAMP) ## Find the model and sample media, downloading what is missing
+	@$(VAE) models ensure
+	@$(VAE) media ensure
+
 models: $(STAMP) ## Download the model weights into ./models (sha256-checked)
 	$(VAE) models fetch
+
+media: $(STAMP) ## Download the sample media into ./media (sha256-checked)
+	$(VAE) media fetch
 
 broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	$(VAE) broker
 
 docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
 	$(PY) scripts/update_readme_settings.py
+
+chromium: ## Install Debian's chromium for the browser tests, if missing (apt-get, once)
+	@scripts/install_chromium.sh
+
+test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromium (screenshots in artifacts/browser)
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 bench-inference: $(STAMP) ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from pipeline import config
@@ -97,30 +98,53 @@ def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     )
 
 
+def _download_with_bar(label: str, fetch: Callable[..., Path]) -> Path:
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
+        task = bar.add_task(label, total=None)
+        return fetch(progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
 def _models(args: argparse.Namespace, settings: config.Settings) -> int:
     from pipeline.inference.model_files import CATALOGUE, ModelNotFound, fetch, locate, sha256_of
 
-    if args.action == "where":
-        for name in CATALOGUE:
+    if args.action in ("where", "ensure"):
+        missing = []
+        for name in args.names or list(CATALOGUE):
             try:
                 path = locate(name, settings.model.dir)
                 print(f"{name}: {path} (sha256 {sha256_of(path)[:16]}...)")
             except ModelNotFound as exc:
-                print(f"{name}: {exc}")
-        return 0
-    from rich.progress import DownloadColumn, Progress, TaskID, TransferSpeedColumn
-
-    dest = Path(args.dest)
+                missing.append(name)
+                if args.action == "where":
+                    print(f"{name}: {exc}")
+        if args.action == "where" or not missing:
+            return 0
+        args.names = missing
     for name in args.names or list(CATALOGUE):
-        with Progress(
-            *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()
-        ) as bar:
-            task = bar.add_task(f"{name}.onnx", total=None)
+        path = _download_with_bar(f"{name}.onnx", partial(fetch, name, Path(args.dest)))
+        print(f"{name}: {path} (sha256 verified)")
+    return 0
 
-            def show(done: int, total: int, bar: Progress = bar, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
 
-            path = fetch(name, dest, progress=show)
+def _media(args: argparse.Namespace, settings: config.Settings) -> int:
+    from connectors import samples
+
+    if args.action in ("where", "ensure"):
+        missing = []
+        for name in args.names or list(samples.SAMPLES):
+            try:
+                print(f"{name}: {samples.locate(name)}")
+            except samples.SampleNotFound as exc:
+                missing.append(name)
+                if args.action == "where":
+                    print(f"{name}: {exc}")
+        if args.action == "where" or not missing:
+            return 0
+        args.names = missing
+    for name in args.names or list(samples.SAMPLES):
+        path = _download_with_bar(name, partial(samples.fetch, name, Path(args.dest)))
         print(f"{name}: {path} (sha256 verified)")
     return 0
 
@@ -239,13 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
     models = command("models", _models, "Find or download model weights.", ("model", "log"))
     models.add_argument(
         "action",
-        choices=("fetch", "where"),
-        help="fetch: download with sha256 check; where: show what is found.",
+        choices=("fetch", "where", "ensure"),
+        help="fetch: download (sha256-checked); where: show what is found; "
+        "ensure: fetch only what is not found.",
     )
     models.add_argument("names", nargs="*", help="Models to fetch (default: all known).")
     models.add_argument(
         "--dest", default="models", help="Folder to download into (default ./models)."
     )
+
+    media = command("media", _media, "Find or download the sample media.", ("log",))
+    media.add_argument(
+        "action",
+        choices=("fetch", "where", "ensure"),
+        help="fetch: download (sha256-checked); where: show what is found; "
+        "ensure: fetch only what is not found.",
+    )
+    media.add_argument("names", nargs="*", help="Files to fetch (default: all samples).")
+    media.add_argument("--dest", default="media", help="Folder to download into (default ./media).")
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")

@@ -131,6 +131,14 @@ class GatewaySettings:
         10_000, "Streams whose latest frame is kept for the viewer (least recently updated go)."
     )
     web_root: str = setting("", "Folder served at /; empty serves the bundled client/web.")
+    frame_history: int = setting(
+        32,
+        "Recent frames kept per stream that a subscriber names, so the viewer draws boxes on "
+        "the frame they were found in (GET /v1/streams/{id}/frames/{frame_id}.jpg); 0 = off.",
+    )
+    frame_history_mbytes: int = setting(
+        64, "Memory bound of all those recent frames together (MiB); the oldest go first."
+    )
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,11 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.frame_history_bytes = Gauge(
+            "vae_gateway_frame_history_bytes",
+            "Bytes of recent frames kept for viewers (VAE_GATEWAY_FRAME_HISTORY_MBYTES bounds it).",
+            registry=r,
+        )
 
 
 class WorkerMetrics:

@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from client.subscribe import subscribe
+from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics, wait_for_broker
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
@@ -35,23 +36,12 @@ from pipeline.kafka.embedded import EmbeddedBroker, free_port
 log = logging.getLogger(__name__)
 console = Console(highlight=False, soft_wrap=True)
 
-SAMPLE_CLIP = "vtest.avi"
 SUMMARY_EVERY_S = 5.0
 
 
 def default_source() -> str:
-    """The sample clip beside the checkout (../shared/media), or in ./media."""
-    here = Path(__file__).resolve().parents[1]
-    for folder in (
-        Path.cwd() / "media",
-        Path.cwd().parent / "shared" / "media",
-        here.parent / "shared" / "media",
-    ):
-        if (folder / SAMPLE_CLIP).is_file():
-            return str(folder / SAMPLE_CLIP)
-    raise FileNotFoundError(
-        f"sample clip {SAMPLE_CLIP} not found in ./media or ../shared/media; pass --source FILE"
-    )
+    """The sample clip (VAE_MEDIA_DIR, ./media or ../shared/media)."""
+    return str(samples.locate(samples.DEFAULT_CLIP))
 
 
 @dataclass

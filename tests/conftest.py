@@ -22,29 +22,22 @@ from pathlib import Path
 
 import pytest
 
+from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def media_dir() -> Path:
-    """Where the sample media lives: VAE_MEDIA_DIR, ./media, or ../shared/media."""
-    candidates = [
-        os.environ.get("VAE_MEDIA_DIR", ""),
-        REPO / "media",
-        REPO.parent / "shared" / "media",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "dog.jpg").is_file():
-            return Path(candidate)
-    pytest.fail("sample media not found: set VAE_MEDIA_DIR or provide ../shared/media")
-
-
 @pytest.fixture(scope="session")
 def media() -> Path:
-    return media_dir()
+    """The folder of the sample media (VAE_MEDIA_DIR, ./media or ../shared/media)."""
+    try:
+        return samples.locate("dog.jpg").parent
+    except samples.SampleNotFound as exc:
+        pytest.fail(f"{exc}\n(`make test` runs `vae media ensure` first)")
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +46,16 @@ def dog_jpeg(media: Path) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded broker for the whole session."""
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker | RedpandaBroker]:
+    """One broker for the whole session: the embedded Tansu, or with VAE_TEST_BROKER=redpanda
+    a Redpanda container (testcontainers; needs a Docker engine)."""
+    choice = os.environ.get("VAE_TEST_BROKER", "embedded")
+    if choice == "redpanda":
+        with redpanda_broker() as redpanda:
+            yield redpanda
+        return
+    if choice != "embedded":
+        pytest.fail(f"VAE_TEST_BROKER={choice!r}: use embedded or redpanda", pytrace=False)
     log_file = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log_file) as running:
         yield running
@@ -115,7 +116,7 @@ class Service:
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
+def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[Stack]:
     """Fresh topics and group on the shared broker; stops every service a test started."""
     suffix = uuid.uuid4().hex[:8]
     env = {

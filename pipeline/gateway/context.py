@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import schemas
 from pipeline.config import Settings
 from pipeline.gateway.fanout import FanoutHub
+from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
@@ -32,6 +33,7 @@ class GatewayContext:
     metrics: GatewayMetrics
     hub: FanoutHub = field(default_factory=FanoutHub)
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
+    history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))
     readiness: Readiness = field(default_factory=Readiness)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 

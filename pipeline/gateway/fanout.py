@@ -82,6 +82,10 @@ class FanoutHub:
                     dropped += 1
         return delivered, dropped
 
+    def watches(self, stream_id: str) -> bool:
+        """Whether a subscriber named this stream (a `*` subscriber watches none in particular)."""
+        return stream_id in self._by_stream
+
     def __len__(self) -> int:
         unique = set(self._everything)
         for members in self._by_stream.values():

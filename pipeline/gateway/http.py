@@ -6,6 +6,7 @@ import email.utils
 import json
 import logging
 import mimetypes
+import time
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
@@ -75,6 +76,18 @@ class StaticFiles:
         return self.files.get(path)
 
 
+def frame_response(image: bytes, frame_id: int, ts_us: int) -> Response:
+    """A JPEG frame with its id and gateway receive time (detections carry the same two)."""
+    return response(
+        200,
+        image,
+        "image/jpeg",
+        X_Frame_Id=str(frame_id),
+        X_Frame_Ts_Us=str(ts_us),
+        Access_Control_Expose_Headers="X-Frame-Id, X-Frame-Ts-Us",
+    )
+
+
 def _is_upgrade(request: Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -98,22 +111,23 @@ def http_response(
         return response(200 if state.ready else 503, state.reason + "\n")
     if target.name == "metrics":
         ctx.metrics.producer_queue.set(len(ctx.producer))
+        ctx.metrics.frame_history_bytes.set(ctx.history.bytes)
         return response(200, generate_latest(ctx.metrics.registry), CONTENT_TYPE_LATEST)
     if target.name == "streams":
-        body = json.dumps({"streams": ctx.streams.summaries()}, separators=(",", ":"))
-        return response(200, body, "application/json")
+        # now_us: the gateway's clock, so a viewer can judge staleness and latency without
+        # trusting its own clock.
+        listing = {"now_us": time.time_ns() // 1000, "streams": ctx.streams.summaries()}
+        return response(200, json.dumps(listing, separators=(",", ":")), "application/json")
     if target.name == "latest" and target.stream_id is not None:
         stream = ctx.streams.get(target.stream_id)
         if stream is None or not stream.image:
             return response(404, f"no frame received for stream {target.stream_id!r}\n")
-        return response(
-            200,
-            stream.image,
-            "image/jpeg",
-            X_Frame_Id=str(stream.frame_id),
-            X_Frame_Ts_Us=str(stream.frame_ts_us),
-            Access_Control_Expose_Headers="X-Frame-Id, X-Frame-Ts-Us",
-        )
+        return frame_response(stream.image, stream.frame_id, stream.frame_ts_us)
+    if target.name == "frame" and target.stream_id is not None and target.frame_id is not None:
+        held = ctx.history.get(target.stream_id, target.frame_id)
+        if held is None:
+            return response(404, f"frame {target.frame_id} of {target.stream_id!r} is not held\n")
+        return frame_response(held.image, held.frame_id, held.ts_us)
     if target.name == "static" and target.file is not None:
         found = static.get(target.file)
         if found is None:

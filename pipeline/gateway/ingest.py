@@ -130,6 +130,7 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
             ctx.streams.frame(
                 route.stream_id, frame_id, received_us, frame.width, frame.height, frame.image
             )
+            ctx.history.add(route.stream_id, frame_id, received_us, frame.image)
             await pending.put(Pending(frame_id, delivery, started))
     except ConnectionClosed:
         pass

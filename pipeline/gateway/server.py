@@ -14,6 +14,8 @@ from websockets.http11 import Request, Response
 
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext, frame_encoder
+from pipeline.gateway.fanout import FanoutHub
+from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import StaticFiles, http_response
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.results import start_results_feed
@@ -72,12 +74,15 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         ),
         loop,
     )
+    hub = FanoutHub()
     ctx = GatewayContext(
         settings=settings,
         producer=producer,
         frame_encoder=await loop.run_in_executor(None, frame_encoder, settings, ids),
         metrics=GatewayMetrics(),
+        hub=hub,
         streams=StreamRegistry(gw.latest_frames),
+        history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
     )
     static = StaticFiles(gw.web_root)
     tail = start_results_feed(settings, ids, ctx, loop)

@@ -7,13 +7,14 @@ them into ./models and refuses any file whose sha256 differs from the catalogue'
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline import assets
+from pipeline.assets import ChecksumMismatch
+
+__all__ = ["CATALOGUE", "ChecksumMismatch", "ModelInfo", "ModelNotFound", "fetch", "locate"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,10 +55,6 @@ class ModelNotFound(FileNotFoundError):
     """No file for the model in any searched folder."""
 
 
-class ChecksumMismatch(ValueError):
-    """A downloaded file is not the one the catalogue names."""
-
-
 def model_info(name: str) -> ModelInfo:
     try:
         return CATALOGUE[name]
@@ -69,31 +66,16 @@ def model_info(name: str) -> ModelInfo:
 
 def search_dirs(model_dir: str = "") -> list[Path]:
     """The folders searched, in order, without duplicates."""
-    candidates = []
-    if model_dir:
-        candidates.append(Path(model_dir).expanduser())
-    candidates += [
-        Path.cwd() / "models",
-        Path.cwd().parent / "shared" / "models",
-        REPO_ROOT / "models",
-        REPO_ROOT.parent / "shared" / "models",
-    ]
-    seen: list[Path] = []
-    for path in candidates:
-        resolved = path.resolve()
-        if resolved not in seen:
-            seen.append(resolved)
-    return seen
+    return assets.search_dirs(model_dir, "models", REPO_ROOT)
 
 
 def locate(name: str, model_dir: str = "") -> Path:
     """Path of ``<name>.onnx`` in the first searched folder that has it."""
     info = model_info(name)
     dirs = search_dirs(model_dir)
-    for folder in dirs:
-        path = folder / info.file_name
-        if path.is_file():
-            return path
+    found = assets.find(info.file_name, dirs)
+    if found is not None:
+        return found
     looked = "\n  ".join(str(d) for d in dirs)
     raise ModelNotFound(
         f"model file {info.file_name} not found. Looked in:\n  {looked}\n"
@@ -101,12 +83,7 @@ def locate(name: str, model_dir: str = "") -> Path:
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_of = assets.sha256_of
 
 
 def fetch(
@@ -120,30 +97,9 @@ def fetch(
     Tries each mirror in turn; a file with the wrong checksum is deleted, never kept.
     """
     info = model_info(name)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / info.file_name
-    if target.is_file() and sha256_of(target) == info.sha256:
-        return target
-    errors = []
-    for url in urls or info.urls:
-        fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{info.file_name}.")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                total = int(response.headers.get("Content-Length") or info.size)
-                done = 0
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-            actual = sha256_of(tmp)
-            if actual != info.sha256:
-                raise ChecksumMismatch(f"sha256 {actual}, expected {info.sha256}")
-            tmp.replace(target)
-            return target
-        except (OSError, ChecksumMismatch) as exc:
-            errors.append(f"{url}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
-    raise ModelNotFound(f"could not fetch {info.file_name}:\n  " + "\n  ".join(errors))
+    try:
+        return assets.download(
+            info.file_name, info.sha256, info.size, urls or info.urls, dest_dir, progress
+        )
+    except assets.DownloadFailed as exc:
+        raise ModelNotFound(str(exc)) from None

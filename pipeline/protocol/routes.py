@@ -10,6 +10,8 @@ from pipeline.protocol.stream_ids import BadStreamId, check_stream_id
 INGEST_PREFIX = "/v1/ingest/"
 SUBSCRIBE_PATH = "/v1/subscribe"
 STREAMS_PATH = "/v1/streams"
+FRAMES_INFIX = "/frames/"
+FRAME_PATH_RULE = "/v1/streams/{stream_id}/frames/{frame_id}.jpg with a frame_id of 0 or more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,10 @@ class Subscribe:
 class Http:
     """A plain HTTP GET: health, metrics, stream list, latest frame, static files."""
 
-    name: str  # healthz | readyz | metrics | streams | latest | static
+    name: str  # healthz | readyz | metrics | streams | latest | frame | static
     stream_id: str | None = None
     file: str | None = None
+    frame_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,22 @@ def route(path: str) -> Route:
             return Http("latest", stream_id=check_stream_id(raw_id))
         except BadStreamId as exc:
             return BadRequest(400, str(exc), websocket=False)
+    if target.startswith(STREAMS_PATH + "/") and FRAMES_INFIX in target:
+        return _frame(target)
     return Http("static", file=target)
+
+
+def _frame(target: str) -> Route:
+    """GET /v1/streams/{stream_id}/frames/{frame_id}.jpg: one recent frame, by id."""
+    raw_id, _, name = target[len(STREAMS_PATH) + 1 :].partition(FRAMES_INFIX)
+    number = name.removesuffix(".jpg")
+    digits = number.isascii() and number.isdigit() and len(number) <= 19
+    if not name.endswith(".jpg") or not digits:
+        return BadRequest(400, f"bad frame path {target!r}: use {FRAME_PATH_RULE}", False)
+    try:
+        return Http("frame", stream_id=check_stream_id(unquote(raw_id)), frame_id=int(number))
+    except BadStreamId as exc:
+        return BadRequest(400, str(exc), websocket=False)
 
 
 def _subscribe(query: dict[str, list[str]]) -> Route:

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import simplejpeg
 
-from pipeline.config import ModelSettings
+from pipeline import config
 from pipeline.inference.backends import create_backend
 from pipeline.inference.detector import Detector
 from pipeline.inference.labels import COCO_CLASSES
@@ -24,7 +24,7 @@ from tests import reference
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector(create_backend(ModelSettings(), max_batch=8))
+    return Detector(create_backend(config.load().model, max_batch=8))
 
 
 def as_objects(detector: Detector, jpeg: bytes) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def test_undecodable_frame_is_reported_without_failing_the_batch(
 
 def test_dynamic_batch_gives_identical_outputs() -> None:
     """MODELS.md's recipe: batch-8 run equals eight batch-1 runs of the shipped graph."""
-    path = locate("yolox_nano")
+    path = locate("yolox_nano", config.load().model.dir)
     original = onnx.load(str(path))
     assert not batch_is_dynamic(original)
     patched = make_batch_dynamic(original)

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import config
 from pipeline.inference import model_files
 from pipeline.inference.model_files import ModelNotFound, fetch, locate, search_dirs
 
+MODEL_DIR = config.load().model.dir  # VAE_MODEL_DIR, as every service reads it
+
 
 def test_the_shipped_model_is_found_and_intact() -> None:
-    path = locate("yolox_nano")
+    path = locate("yolox_nano", MODEL_DIR)
     assert model_files.sha256_of(path) == model_files.CATALOGUE["yolox_nano"].sha256
 
 
@@ -40,7 +43,7 @@ def test_unknown_model() -> None:
 
 
 def test_fetch_verifies_the_checksum(tmp_path: Path) -> None:
-    source = locate("yolox_nano")
+    source = locate("yolox_nano", MODEL_DIR)
     progress: list[int] = []
     path = fetch(
         "yolox_nano",
@@ -55,7 +58,7 @@ def test_fetch_verifies_the_checksum(tmp_path: Path) -> None:
 def test_fetch_refuses_a_wrong_file_and_tries_the_next_mirror(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not the model")
-    good = locate("yolox_nano")
+    good = locate("yolox_nano", MODEL_DIR)
     path = fetch("yolox_nano", tmp_path / "out", urls=[bad.as_uri(), good.as_uri()])
     assert (
         hashlib.sha256(path.read_bytes()).hexdigest() == model_files.CATALOGUE["yolox_nano"].sha256

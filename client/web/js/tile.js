@@ -1,0 +1,289 @@
+/**
+ * One live tile: a stream's frame with its boxes, its readouts and its connection state.
+ *
+ * Detections come from the tile's own subscribe socket. Each detections message names its
+ * frame; the tile fetches that very frame from the gateway's recent frames
+ * (GET /v1/streams/{id}/frames/{frame_id}.jpg) and shows frame and boxes together, so the
+ * boxes line up. One fetch at a time: when detections arrive faster than frames can be
+ * fetched, only the newest waiting one is shown (the display rate adapts, nothing queues).
+ * When that frame is no longer held (or the gateway keeps none), the latest frame is shown
+ * and matching.js decides what is drawn on it. While no detections come (no worker yet),
+ * the latest frame is refreshed every second so the picture stays live.
+ */
+import { boxesFor, DetectionRing, EARLIER, EXACT } from "./matching.js";
+import { describe, drawBoxes } from "./overlay.js";
+import { LatencyWindow, RateMeter } from "./rates.js";
+import { FAILED, OPEN, ReconnectingSocket, WAITING } from "./socket.js";
+import { STALE_AFTER_MS } from "./streams.js";
+
+const IDLE_REFRESH_MS = 1000;
+
+function formatMs(ms) {
+  if (ms === null || !Number.isFinite(ms)) return "–";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function make(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class Tile {
+  /**
+   * @param {object} options
+   * @param {string} options.streamId
+   * @param {string} options.httpBase the gateway's http(s) origin
+   * @param {string} options.wsBase the gateway's ws(s) origin
+   * @param {import("./clock.js").ClockOffset} options.clock
+   * @param {import("./classes.js").ClassFilter} options.filter
+   * @param {(streamId: string, detections: object) => void} options.onDetections
+   * @param {(streamId: string) => void} options.onClose
+   * @param {(tile: Tile) => void} options.onChange
+   */
+  constructor({ streamId, httpBase, wsBase, clock, filter, onDetections, onClose, onChange }) {
+    this.streamId = streamId;
+    this.httpBase = httpBase;
+    this.clock = clock;
+    this.filter = filter;
+    this.onDetections = onDetections;
+    this.onChange = onChange;
+    this.ring = new DetectionRing(64);
+    this.detectionRate = new RateMeter();
+    this.shownRate = new RateMeter();
+    this.latency = new LatencyWindow(30);
+    this.want = null; // newest detections whose frame is not shown yet
+    this.fetching = false;
+    this.shown = null; // {frameId, tsUs, width, height}
+    this.lastDetectionsAt = 0;
+    this.dropped = 0;
+    this.frameUrl = null;
+    this.aborter = new AbortController();
+    this.destroyed = false;
+    this.build(onClose);
+    const id = encodeURIComponent(streamId);
+    this.socket = new ReconnectingSocket(`${wsBase}/v1/subscribe?streams=${id}`, {
+      onMessage: (message) => this.receive(message),
+      onState: () => this.refreshStatus(),
+    });
+    this.framesUrl = `${httpBase}/v1/streams/${id}/frames/`;
+    this.latestUrl = `${httpBase}/v1/streams/${id}/latest.jpg`;
+  }
+
+  build(onClose) {
+    const root = make("figure", "tile");
+    root.dataset.stream = this.streamId;
+    root.dataset.state = "connecting";
+    root.setAttribute("aria-label", `Stream ${this.streamId}`);
+    const head = make("div", "tile-head");
+    head.append(make("h2", "tile-name", this.streamId));
+    this.badge = make("span", "badge", "connecting…");
+    head.append(this.badge);
+    const close = make("button", "tile-close", "×");
+    close.type = "button";
+    close.title = `Stop watching ${this.streamId}`;
+    close.setAttribute("aria-label", `Stop watching ${this.streamId}`);
+    close.addEventListener("click", () => onClose(this.streamId));
+    head.append(close);
+    this.stage = make("div", "stage");
+    this.img = make("img", "frame");
+    this.img.alt = `Live picture of ${this.streamId}`;
+    this.img.hidden = true; // until the first frame
+    this.svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.svg.classList.add("boxes");
+    this.svg.setAttribute("role", "img");
+    this.svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    this.placeholder = make("p", "placeholder", "Waiting for the first frame…");
+    this.stage.append(this.img, this.svg, this.placeholder);
+    const caption = make("figcaption", "tile-foot");
+    this.readouts = make("span", "readouts", "– fps · e2e –");
+    this.matchNote = make("span", "match-note", "");
+    caption.append(this.readouts, this.matchNote);
+    root.append(head, this.stage, caption);
+    this.element = root;
+  }
+
+  start() {
+    this.socket.start();
+    this.idleTimer = setInterval(() => this.refreshIdle(), IDLE_REFRESH_MS);
+    this.refreshIdle();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.socket.stop();
+    clearInterval(this.idleTimer);
+    this.aborter.abort();
+    if (this.frameUrl) URL.revokeObjectURL(this.frameUrl);
+    this.element.remove();
+  }
+
+  /** Try again at once (the gateway is back), instead of waiting out the backoff. */
+  reconnectNow() {
+    if (this.socket.state.status === WAITING) {
+      this.socket.stop();
+      this.socket.start();
+    }
+  }
+
+  receive(message) {
+    if (message.type === "dropped") {
+      this.dropped += message.count;
+      return;
+    }
+    if (message.type !== "detections" || message.stream_id !== this.streamId) return;
+    this.ring.add(message);
+    this.lastDetectionsAt = performance.now();
+    this.detectionRate.tick();
+    this.onDetections(this.streamId, message);
+    this.want = message;
+    this.pump();
+  }
+
+  /** Show the newest wanted frame; one fetch at a time. */
+  async pump() {
+    if (this.fetching || document.hidden) return;
+    this.fetching = true;
+    try {
+      while (this.want && !this.destroyed) {
+        const detections = this.want;
+        this.want = null;
+        let response = await this.fetchFrame(`${this.framesUrl}${detections.frame_id}.jpg`);
+        if (response && response.status === 404) response = await this.fetchFrame(this.latestUrl);
+        if (response && response.ok) await this.display(response);
+      }
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  async fetchFrame(url) {
+    try {
+      return await fetch(url, { cache: "no-store", signal: this.aborter.signal });
+    } catch {
+      return null; // the gateway is away: the socket's state says so
+    }
+  }
+
+  async refreshIdle() {
+    this.refreshStatus();
+    if (this.fetching || document.hidden || this.destroyed) return;
+    // Only while no detections come: otherwise they choose the frame (and it has boxes).
+    if (performance.now() - this.lastDetectionsAt < IDLE_REFRESH_MS * 1.5) return;
+    this.fetching = true;
+    try {
+      const response = await this.fetchFrame(this.latestUrl);
+      if (response && response.ok) await this.display(response);
+    } finally {
+      this.fetching = false;
+    }
+    if (this.want) this.pump();
+  }
+
+  async display(response) {
+    const frameId = Number(response.headers.get("X-Frame-Id"));
+    const tsUs = Number(response.headers.get("X-Frame-Ts-Us"));
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const img = make("img", "frame");
+    img.alt = this.img.alt;
+    img.src = url;
+    try {
+      await img.decode();
+    } catch {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    if (this.destroyed) {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    // Frame and boxes change in the same task, so they reach the screen together.
+    this.img.replaceWith(img);
+    this.img = img;
+    if (this.frameUrl) URL.revokeObjectURL(this.frameUrl);
+    this.frameUrl = url;
+    this.shown = { frameId, tsUs, width: img.naturalWidth, height: img.naturalHeight };
+    this.stage.style.aspectRatio = `${img.naturalWidth} / ${img.naturalHeight}`;
+    this.placeholder.hidden = true;
+    const pick = this.render();
+    this.shownRate.tick();
+    if (pick.match === EXACT) {
+      this.latency.add(this.clock.serverNowMs() - pick.detections.capture_ts_us / 1000);
+    }
+    this.refreshStatus();
+  }
+
+  /** Draw the boxes that belong on the shown frame (again, after a filter change). */
+  render() {
+    if (!this.shown) return { match: "none", detections: null, ageMs: null };
+    const pick = boxesFor(this.ring, this.shown);
+    const objects = pick.detections ? this.filter.filter(pick.detections.objects) : [];
+    const drawn = drawBoxes(this.svg, this.shown, objects, { dashed: pick.match === EARLIER });
+    const data = this.element.dataset;
+    data.frameId = String(this.shown.frameId);
+    data.frameTsUs = String(this.shown.tsUs);
+    data.match = pick.match;
+    data.boxCount = String(drawn);
+    data.boxesFrameId = pick.detections ? String(pick.detections.frame_id) : "";
+    data.boxesTsUs = pick.detections ? String(pick.detections.gateway_ts_us) : "";
+    const hidden = pick.detections ? pick.detections.objects.length - drawn : 0;
+    const filtered = hidden ? ` (${hidden} hidden by the class filter)` : "";
+    if (pick.match === EXACT) {
+      this.matchNote.textContent = `frame #${this.shown.frameId} · ${drawn} box${drawn === 1 ? "" : "es"}${filtered}`;
+    } else if (pick.match === EARLIER) {
+      this.matchNote.textContent =
+        `frame #${this.shown.frameId} · dashed: boxes of frame #${pick.detections.frame_id}, ` +
+        `${formatMs(pick.ageMs)} earlier${filtered}`;
+    } else {
+      const newest = this.ring.latestBefore(this.shown.tsUs);
+      const why = newest
+        ? `newest boxes are for a frame ${formatMs((this.shown.tsUs - newest.gateway_ts_us) / 1000)} older: not drawn`
+        : "no detections for this frame yet";
+      this.matchNote.textContent = `frame #${this.shown.frameId} · ${why}`;
+    }
+    this.svg.setAttribute(
+      "aria-label",
+      pick.match === EXACT ? describe(objects) : `${describe(objects)} (from an earlier frame)`,
+    );
+    return pick;
+  }
+
+  /** The badge: connection first, then whether frames and detections are flowing. */
+  status() {
+    const state = this.socket.state;
+    if (state.status === WAITING) {
+      const seconds = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
+      return ["reconnecting", `reconnecting in ${seconds} s`];
+    }
+    if (state.status === FAILED) return ["failed", `refused: ${state.reason}`];
+    if (state.status !== OPEN) return ["connecting", "connecting…"];
+    const now = performance.now();
+    const frameAgeMs = this.shown ? this.clock.serverNowMs() - this.shown.tsUs / 1000 : Infinity;
+    if (!this.shown || (frameAgeMs > STALE_AFTER_MS && this.clock.known)) {
+      return this.shown ? ["stale", "stale"] : ["waiting", "waiting for frames"];
+    }
+    if (!this.lastDetectionsAt || now - this.lastDetectionsAt > STALE_AFTER_MS) {
+      return ["no-detections", "no detections"];
+    }
+    return ["live", "live"];
+  }
+
+  refreshStatus() {
+    const [state, text] = this.status();
+    if (this.element.dataset.state !== state) {
+      this.element.dataset.state = state;
+      this.onChange?.(this);
+    }
+    if (this.badge.textContent !== text) this.badge.textContent = text;
+    const fps = this.shownRate.rate();
+    const p50 = this.latency.percentile(50);
+    const drops = this.dropped ? ` · ${this.dropped} dropped` : "";
+    this.readouts.textContent = `${fps.toFixed(1)} fps · e2e ${formatMs(p50)}${drops}`;
+    this.readouts.title =
+      `${fps.toFixed(1)} frames shown per second, ${this.detectionRate.rate().toFixed(1)} detections ` +
+      `per second received; end-to-end latency (capture to frame and boxes on screen), median of the ` +
+      `last ${this.latency.values.length}: ${formatMs(p50)}, p95 ${formatMs(this.latency.percentile(95))}`;
+  }
+}

@@ -1,0 +1,164 @@
+# IAM roles for service accounts (IRSA): each pod role gets exactly the Kafka actions it
+# uses on the engine's topics and group, nothing more. MSK IAM ARNs name the cluster by
+# name and UUID: topic/<cluster>/<uuid>/<topic>, group/<cluster>/<uuid>/<group>.
+
+locals {
+  msk_arn_base   = "arn:${local.partition}:kafka:${var.region}:${local.account_id}"
+  msk_cluster_id = "${aws_msk_cluster.main.cluster_name}/${aws_msk_cluster.main.cluster_uuid}"
+  frames_arn     = "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${var.frames_topic}"
+  detections_arn = "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${var.detections_topic}"
+  group_arn      = "${local.msk_arn_base}:group/${local.msk_cluster_id}"
+
+  # Kubernetes service account -> role name suffix.
+  pod_roles = {
+    gateway = "${var.k8s_namespace}:vae-gateway"
+    worker  = "${var.k8s_namespace}:vae-worker"
+    topics  = "${var.k8s_namespace}:vae-topics"
+    # Installed by Helm (terraform/README.md); names are the charts' defaults.
+    keda-operator                = "keda:keda-operator"
+    aws-load-balancer-controller = "kube-system:aws-load-balancer-controller"
+    cluster-autoscaler           = "kube-system:cluster-autoscaler"
+  }
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.pod_roles
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.eks.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_host}:sub"
+      values   = ["system:serviceaccount:${each.value}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "pod" {
+  for_each = local.pod_roles
+
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume[each.key].json
+}
+
+# ---- the engine's roles ------------------------------------------------------------------
+
+data "aws_iam_policy_document" "gateway" {
+  statement {
+    sid = "Cluster"
+    actions = [
+      "kafka-cluster:Connect",
+      "kafka-cluster:DescribeCluster",
+      "kafka-cluster:WriteDataIdempotently",
+    ]
+    resources = [aws_msk_cluster.main.arn]
+  }
+  statement {
+    sid       = "ProduceFrames"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+    resources = [local.frames_arn]
+  }
+  statement {
+    sid       = "FollowDetections"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = [local.detections_arn]
+  }
+  # The detections tail assigns partitions under a throwaway group id (vae-tail-*) and
+  # never commits; librdkafka may still look the group's coordinator up.
+  statement {
+    sid       = "TailGroup"
+    actions   = ["kafka-cluster:DescribeGroup"]
+    resources = ["${local.group_arn}/vae-tail-*"]
+  }
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid = "Cluster"
+    actions = [
+      "kafka-cluster:Connect",
+      "kafka-cluster:DescribeCluster",
+      "kafka-cluster:WriteDataIdempotently",
+    ]
+    resources = [aws_msk_cluster.main.arn]
+  }
+  statement {
+    sid       = "ConsumeFrames"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = [local.frames_arn]
+  }
+  statement {
+    sid       = "ProduceDetections"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+    resources = [local.detections_arn]
+  }
+  statement {
+    sid       = "ConsumerGroup"
+    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = ["${local.group_arn}/${var.worker_group}"]
+  }
+}
+
+data "aws_iam_policy_document" "topics" {
+  statement {
+    sid       = "Cluster"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    resources = [aws_msk_cluster.main.arn]
+  }
+  statement {
+    sid = "CreateTopics"
+    actions = [
+      "kafka-cluster:CreateTopic",
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:DescribeTopicDynamicConfiguration",
+    ]
+    resources = [local.frames_arn, local.detections_arn]
+  }
+}
+
+# KEDA reads the workers' committed offsets and the topic's end offsets: describe only.
+data "aws_iam_policy_document" "keda_operator" {
+  statement {
+    sid       = "Cluster"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    resources = [aws_msk_cluster.main.arn]
+  }
+  statement {
+    sid       = "Lag"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeGroup"]
+    resources = [local.frames_arn, "${local.group_arn}/${var.worker_group}"]
+  }
+}
+
+resource "aws_iam_role_policy" "gateway" {
+  name   = "msk"
+  role   = aws_iam_role.pod["gateway"].id
+  policy = data.aws_iam_policy_document.gateway.json
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "msk"
+  role   = aws_iam_role.pod["worker"].id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+resource "aws_iam_role_policy" "topics" {
+  name   = "msk"
+  role   = aws_iam_role.pod["topics"].id
+  policy = data.aws_iam_policy_document.topics.json
+}
+
+resource "aws_iam_role_policy" "keda_operator" {
+  name   = "msk-lag"
+  role   = aws_iam_role.pod["keda-operator"].id
+  policy = data.aws_iam_policy_document.keda_operator.json
+}
