@@ -39,3 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--markdown", default="", help="Rewrite the Inference section of this file."
     )
     parser.add_argument("--plot", default="", help="Write the throughput plot (PNG) here.")
+    parser.add_argument(
+        "--from-json",
+        default="",
+        help="Measure nothing: render --markdown and --plot from a saved run's JSON (e.g. one "
+        "taken on a GPU machine).",
+    )

@@ -135,6 +135,11 @@ def _load(candidate: Candidate, settings: Settings, precision: str, max_batch: i
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Entry point of `vae bench inference`."""
+    if args.from_json:
+        saved = Report.from_json(json.loads(Path(args.from_json).read_text()))
+        args.json = args.from_json
+        _write(saved, args)
+        return 0
     plan = _plan(args)
     report = Report(machine_facts(), "vae " + " ".join(sys.argv[1:]))
     console.print(

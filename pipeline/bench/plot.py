@@ -33,6 +33,9 @@ def plot_throughput(points: Sequence[Point], path: Path, title: str) -> Path:
                 label=f"{key[0]} {key[1]}",
             )
         axis.set_xscale("log", base=2)
+        batches = sorted({p.batch for p in mine})
+        axis.set_xticks(batches, [str(b) for b in batches])
+        axis.minorticks_off()
         axis.set_xlabel("batch size")
         axis.set_title(PANEL_TITLES[level])
         axis.grid(True, alpha=0.3)

@@ -41,3 +41,16 @@ def test_bench_runs_all_three_levels_and_writes_its_outputs(tmp_path: Path, medi
     assert "### Where the CPU goes" in text
     assert (tmp_path / "img" / "throughput.png").stat().st_size > 5_000
     assert "../img/throughput.png" not in text and "img/throughput.png" in text
+    # A saved run (say, from a GPU machine) renders the same section without measuring.
+    again = tmp_path / "again.md"
+    again.write_text("# Benchmarks\n\n## Inference\n\nHand-written notes stay.\n")
+    rendered = subprocess.run(
+        [
+            sys.executable, "-m", "pipeline", "bench", "inference",
+            "--from-json", str(tmp_path / "out" / "inference.json"),
+            "--markdown", str(again), "--plot", str(tmp_path / "img" / "throughput.png"),
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert again.read_text() == text

@@ -19,6 +19,7 @@ Not exercised on the development machine (no GPU, no TensorRT there): see README
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ try:
     import pycuda.driver as cuda
     import tensorrt as trt
 except ImportError as exc:  # the factory turns this into a reason in its log line
+    missing = [m for m in ("tensorrt", "pycuda") if importlib.util.find_spec(m) is None]
     raise BackendUnavailable(
-        f"{exc.name} is not installed (pip install 'video-analytics-engine[gpu]')"
+        f"{' and '.join(missing) or exc.name} not installed (or not loadable: {exc}); "
+        "pip install 'video-analytics-engine[gpu]'"
     ) from exc
 
 log = logging.getLogger(__name__)
