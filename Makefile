@@ -88,7 +88,7 @@ test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromi
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
-bench-inference: $(STAMP) ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot
+bench-inference: $(STAMP) assets ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot
 	$(VAE) bench inference --markdown docs/benchmarks.md --plot docs/img/inference-throughput.png $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches
