@@ -12,6 +12,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Extras installed into .venv; torch lets the tests run the torch backend on the CPU.
+EXTRAS ?= dev,torch
 
 # Models and sample media are never committed: they sit in ../shared beside the checkout.
 # A clone of a local checkout (say, a fresh clone made to test it) has no ../shared of its
@@ -25,7 +27,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench-inference
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +36,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed on PATH"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install the engine with its dev tools
@@ -84,6 +86,10 @@ chromium: ## Install Debian's chromium for the browser tests, if missing (apt-ge
 
 test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromium (screenshots in artifacts/browser)
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
+
+BENCH_ARGS ?=
+bench-inference: $(STAMP) assets ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot
+	$(VAE) bench inference --markdown docs/benchmarks.md --plot docs/img/inference-throughput.png $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -149,6 +149,12 @@ def _media(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _bench_inference(args: argparse.Namespace, settings: config.Settings) -> int:
+    from pipeline.bench.inference import run
+
+    return run(args, settings)
+
+
 def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.markdown:
         print(config.markdown_table())
@@ -275,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media.add_argument("names", nargs="*", help="Files to fetch (default: all samples).")
     media.add_argument("--dest", default="media", help="Folder to download into (default ./media).")
+
+    bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    inference = benchmarks.add_parser(
+        "inference",
+        help="Images/s and latency per backend, precision and batch size: raw model, JPEG to "
+        "detections, and through the embedded broker.",
+    )
+    config.add_arguments(inference, ("worker", "model", "log"))
+    inference.set_defaults(handler=_bench_inference)
+    from pipeline.bench.arguments import add_arguments as add_bench_inference_arguments
+
+    add_bench_inference_arguments(inference)
 
     show = command("settings", _settings, "Print the effective settings (or the README table).", ())
     show.add_argument(

@@ -159,6 +159,12 @@ class WorkerSettings:
     pipeline_depth: int = setting(
         2, "Batches queued between stages (decode -> infer -> publish); bounds memory."
     )
+    max_unacked: int = setting(
+        1024,
+        "Frames whose detections were produced but not yet acknowledged by the broker, on top "
+        "of those in the stages, before the consumer pauses; too low caps throughput at about "
+        "this many frames per broker round trip.",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,
@@ -187,13 +193,36 @@ class ModelSettings:
         choices=("auto", "onnxruntime", "tensorrt", "torch"),
     )
     precision: str = setting(
-        "fp32", "Inference precision (fp16 on GPU backends).", choices=("fp32", "fp16")
+        "auto",
+        "Inference precision; auto is fp16 on a GPU and fp32 on the CPU (where fp16 runs, "
+        "but slower).",
+        choices=("auto", "fp32", "fp16"),
     )
     threads: int = setting(
         0, "Intra-op threads of the CPU backend; 0 = the cores this process may use."
     )
     conf_threshold: float = setting(0.3, "Minimum score (objectness x class) of a detection.")
     nms_iou: float = setting(0.45, "IoU above which a box of the same class is suppressed.")
+    engine_cache_dir: str = setting(
+        "",
+        "Where built TensorRT engines are cached (keyed by model sha256, TensorRT version, "
+        "GPU, precision, batch). Empty: $XDG_CACHE_HOME/vae/engines or ~/.cache/vae/engines.",
+    )
+    cuda_graphs: bool = setting(
+        True, "torch on CUDA: capture each batch bucket as a CUDA graph (off: eager, slower)."
+    )
+    cpu_resize: str = setting(
+        "pillow",
+        "Letterbox resize on the CPU: pillow reproduces MODELS.md's reference detections bit "
+        "for bit; torch runs the same antialiased filter in about a third of the CPU time, "
+        "within one grey level (needs the torch extra).",
+        choices=("pillow", "torch"),
+    )
+    gpu_preprocess: bool = setting(
+        True,
+        "torch on CUDA: decode JPEG with nvJPEG (torchvision) and letterbox on the GPU; "
+        "off, or without torchvision, frames are decoded and letterboxed on the CPU.",
+    )
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,14 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.backend = Gauge(
+            "vae_worker_backend_info",
+            "The inference backend VAE_BACKEND chose (1 for the one in use).",
+            ["backend", "precision"],
+            registry=r,
+        )
+        self.padded_rows = Counter(
+            "vae_worker_padded_rows",
+            "Rows of padding run by the model: batches rounded up to the engine's next bucket.",
+            registry=r,
+        )

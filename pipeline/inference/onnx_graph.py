@@ -43,3 +43,19 @@ def make_batch_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
 def batch_is_dynamic(model: onnx.ModelProto) -> bool:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     return bool(dims) and not dims[0].dim_value
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Weights and arithmetic in float16, inputs and outputs kept float32.
+
+    Float32 I/O keeps the pre- and post-processing the same for every precision, and
+    the casts at the edges are what a strongly typed TensorRT network (TensorRT 11 has
+    no FP16 builder flag) and ONNX Runtime's CUDA provider need to run FP16 kernels.
+    Uses ONNX Runtime's own converter (shipped in the onnxruntime wheel).
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    converted: onnx.ModelProto = convert_float_to_float16(
+        model, keep_io_types=True, disable_shape_infer=False
+    )
+    return converted

@@ -34,12 +34,40 @@ def letterbox_ratio(height: int, width: int, size: tuple[int, int]) -> float:
     return min(size[0] / height, size[1] / width)
 
 
+def resize_pillow(image: npt.NDArray[np.uint8], width: int, height: int) -> npt.NDArray[np.uint8]:
+    """Antialiased bilinear (Pillow): the reference detections' resize, bit for bit."""
+    # Pillow treats the 3 channels alike, so BGR data passes through as "RGB".
+    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized)
+
+
+def resize_torch(image: npt.NDArray[np.uint8], width: int, height: int) -> npt.NDArray[np.uint8]:
+    """The same antialiased bilinear filter in torch's uint8 channels-last kernel (AVX2):
+    about 3.4x less CPU than Pillow here, within one grey level of it (the GPU path's
+    resize too). Needs the torch extra."""
+    import torch
+    from torch.nn import functional
+
+    with torch.inference_mode():
+        hwc = torch.from_numpy(image)
+        nchw = hwc.permute(2, 0, 1).unsqueeze(0)  # a channels-last view: no copy
+        out = functional.interpolate(
+            nchw, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )
+        resized: npt.NDArray[np.uint8] = out[0].permute(1, 2, 0).numpy()
+    return resized
+
+
+RESIZERS = {"pillow": resize_pillow, "torch": resize_torch}
+
+
 def letterbox(
-    image: npt.NDArray[np.uint8], size: tuple[int, int]
+    image: npt.NDArray[np.uint8], size: tuple[int, int], resize: str = "pillow"
 ) -> tuple[npt.NDArray[np.uint8], float]:
     """Resize into the top-left corner of a ``size`` canvas padded with 114; return the ratio.
 
-    Boxes found on the canvas map back to the image by dividing by the ratio.
+    Boxes found on the canvas map back to the image by dividing by the ratio. ``resize``
+    names the implementation of the antialiased bilinear resize (see RESIZERS).
     """
     height, width = image.shape[:2]
     ratio = letterbox_ratio(height, width, size)
@@ -48,9 +76,7 @@ def letterbox(
     if (new_h, new_w) == (height, width):
         canvas[:height, :width] = image
     else:
-        # Pillow treats the 3 channels alike, so BGR data passes through as "RGB".
-        resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR)
-        canvas[:new_h, :new_w] = np.asarray(resized)
+        canvas[:new_h, :new_w] = RESIZERS[resize](image, new_w, new_h)
     return canvas, ratio
 
 

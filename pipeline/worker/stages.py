@@ -2,7 +2,8 @@
 
 decode+letterbox (thread pool) -> infer -> postprocess+publish: while batch k runs in
 the model, batch k+1 is being decoded and batch k-1 published. A full queue blocks the
-stage before it, which in turn makes the consumer pause its partitions.
+stage before it, which in turn makes the consumer pause its partitions. The infer stage
+is an OverlappedStage: it starts batch k+1 on the device before waiting for batch k.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -50,3 +52,60 @@ class Stage(threading.Thread):
                 return
             if self.outbox is not None and result is not None:
                 self.outbox.put(result)
+
+
+class OverlappedStage(threading.Thread):
+    """A stage whose work is split into ``start`` (returns at once) and ``finish`` (waits).
+
+    Up to ``depth`` items are started before the oldest is finished, so on a GPU the copy
+    of batch k+1 overlaps the inference of batch k. When the inbox is empty the oldest
+    started item is finished at once, so a lone batch never waits for company. Results
+    leave in arrival order, which keeps each stream's frames in order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[Any], Any],
+        finish: Callable[[Any], Any],
+        inbox: queue.Queue[Any],
+        outbox: queue.Queue[Any],
+        on_crash: Callable[[str], None],
+        depth: int = 2,
+    ) -> None:
+        super().__init__(name=f"stage-{name}", daemon=True)
+        self.start_work = start
+        self.finish_work = finish
+        self.inbox = inbox
+        self.outbox = outbox
+        self.on_crash = on_crash
+        self.depth = max(1, depth)
+
+    def _next(self, pending: int) -> Any:
+        """The next item, or None when something is started and nothing more is waiting."""
+        if not pending:
+            return self.inbox.get()
+        try:
+            return self.inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def run(self) -> None:
+        pending: deque[Any] = deque()
+        try:
+            while True:
+                item = self._next(len(pending))
+                if item is None:
+                    self.outbox.put(self.finish_work(pending.popleft()))
+                    continue
+                if item is STOP:
+                    while pending:
+                        self.outbox.put(self.finish_work(pending.popleft()))
+                    self.outbox.put(STOP)
+                    return
+                pending.append(self.start_work(item))
+                if len(pending) >= self.depth:
+                    self.outbox.put(self.finish_work(pending.popleft()))
+        except Exception as exc:  # a bug: stop the worker rather than stall silently
+            log.exception("stage %s failed", self.name)
+            self.on_crash(f"{self.name}: {exc!r}")

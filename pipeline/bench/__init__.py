@@ -1,0 +1,1 @@
+"""Benchmarks: `vae bench inference` measures the inference engine at three levels."""

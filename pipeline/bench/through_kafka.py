@@ -1,0 +1,204 @@
+"""The pipeline level: a real `vae worker` process between two topics of a real broker.
+
+The frames topic is filled first (Avro records of real JPEGs, keyed by 16 stream ids over
+its partitions, as the gateway writes them), then a worker is started with the backend,
+precision and batch size under test, and the detections topic is followed until every
+frame has come back. Throughput is measured over the detections' publish times once the
+worker is running (the consumer-group join and the first batches are left out); latency
+is per frame, from the worker polling it to the worker publishing its detections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import schemas
+from pipeline.bench.results import Point, percentile, steady_rate
+from pipeline.config import KafkaSettings, ModelSettings, TopicSettings
+from pipeline.kafka import producer_config
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.delivery import CallbackProducer
+from pipeline.kafka.embedded import free_port
+from pipeline.kafka.tail import TopicTail
+from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, LocalSchemaIds
+
+STREAMS = 16
+WARMUP_BATCHES = 2
+# The embedded broker completes a group join only after the rebalance timeout.
+GROUP_TIMEOUT_MS = 6000
+
+
+class PipelineRunFailed(RuntimeError):
+    """The worker exited, or did not return every frame in time."""
+
+
+def pid_cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, every thread) of another process; 0.0 where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fill_frames_topic(
+    kafka: KafkaSettings, topic: str, jpegs: Sequence[tuple[bytes, int, int]], count: int
+) -> None:
+    encoder: AvroEncoder[FrameRecord] = AvroEncoder(
+        schemas.load(schemas.FRAME), LocalSchemaIds(), f"{topic}-value"
+    )
+    producer = CallbackProducer(
+        producer_config(kafka, "bench", linger_ms=5.0, max_message_bytes=4_194_304)
+    )
+    errors: list[str] = []
+    now_us = time.time_ns() // 1000
+    for index in range(count):
+        jpeg, width, height = jpegs[index % len(jpegs)]
+        stream = f"bench-{index % STREAMS}"
+        record: FrameRecord = {
+            "stream_id": stream,
+            "frame_id": index // STREAMS,
+            "capture_ts_us": now_us,
+            "gateway_ts_us": now_us,
+            "width": width,
+            "height": height,
+            "encoding": "JPEG",
+            "image": jpeg,
+        }
+        producer.produce(
+            topic,
+            stream.encode(),
+            encoder.encode(record),
+            lambda error: errors.append(error) if error else None,
+        )
+    undelivered = producer.close(60.0)
+    if undelivered or errors:
+        raise PipelineRunFailed(
+            f"could not load the frames topic: {undelivered} left, {errors[:1]}"
+        )
+
+
+def run_pipeline_level(
+    *,
+    bootstrap: str,
+    broker_pid: int | None,
+    backend: str,
+    device: str,
+    precision: str,
+    batch: int,
+    frames: int,
+    jpegs: Sequence[tuple[bytes, int, int]],
+    model: ModelSettings,
+    log_dir: Path,
+    timeout_s: float,
+) -> Point:
+    """Run one worker over ``frames`` pre-loaded frames; return throughput and latency."""
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(bootstrap=bootstrap)
+    topics = replace(
+        TopicSettings(), frames=f"bench-frames-{suffix}", detections=f"bench-dets-{suffix}"
+    )
+    ensure_topics(kafka, topics)
+    _fill_frames_topic(kafka, topics.frames, jpegs, frames)
+
+    decoder: AvroDecoder[DetectionsRecord] = AvroDecoder(
+        schemas.load(schemas.DETECTIONS), LocalSchemaIds()
+    )
+    received: list[DetectionsRecord] = []
+    enough = threading.Event()
+    # (frames received, worker CPU s, broker CPU s) at the first detection: the CPU spent
+    # from there on is steady-state work, without the model load and the group join.
+    first: list[tuple[int, float, float]] = []
+
+    def deliver(batch_records: list[DetectionsRecord]) -> None:
+        received.extend(batch_records)
+        if not first:
+            first.append((len(received), pid_cpu_seconds(worker.pid), pid_cpu_seconds(broker_pid)))
+        if len(received) >= frames:
+            enough.set()
+
+    tail: TopicTail[DetectionsRecord] = TopicTail(
+        kafka, topics.detections, lambda _key, value: decoder.decode(value), deliver
+    )
+    tail.start()
+    if not tail.ready.wait(30):
+        raise PipelineRunFailed("could not follow the detections topic")
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VAE_KAFKA_BOOTSTRAP": bootstrap,
+        "VAE_TOPICS_FRAMES": topics.frames,
+        "VAE_TOPICS_DETECTIONS": topics.detections,
+        "VAE_TOPICS_CREATE": "false",
+        "VAE_WORKER_GROUP_ID": f"bench-{suffix}",
+        "VAE_WORKER_MAX_BATCH": str(batch),
+        "VAE_WORKER_METRICS_PORT": str(free_port()),
+        "VAE_WORKER_MAX_POLL_INTERVAL_MS": str(GROUP_TIMEOUT_MS),
+        "VAE_WORKER_SESSION_TIMEOUT_MS": str(GROUP_TIMEOUT_MS),
+        "VAE_BACKEND": backend,
+        "VAE_MODEL_PRECISION": precision,
+        "VAE_MODEL_DIR": model.dir,
+        "VAE_MODEL_THREADS": str(model.threads),
+        "VAE_MODEL_CUDA_GRAPHS": str(model.cuda_graphs).lower(),
+        "VAE_MODEL_GPU_PREPROCESS": str(model.gpu_preprocess).lower(),
+        "VAE_MODEL_CPU_RESIZE": model.cpu_resize,
+        "VAE_MODEL_ENGINE_CACHE_DIR": model.engine_cache_dir,
+    }
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # the CPU twin of a GPU backend stays on the CPU
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"worker-{backend}-{device}-{precision}-b{batch}.log"
+    with log_path.open("wb") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not enough.wait(0.5):
+            if worker.poll() is not None:
+                raise PipelineRunFailed(f"worker exited ({worker.returncode}); see {log_path}")
+            if time.monotonic() > deadline:
+                raise PipelineRunFailed(
+                    f"{len(received)}/{frames} detections after {timeout_s:.0f} s; see {log_path}"
+                )
+        worker_cpu, broker_cpu = pid_cpu_seconds(worker.pid), pid_cpu_seconds(broker_pid)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(30)
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        tail.stop()
+    done_s = [r["worker_ts_us"] / 1e6 for r in received]
+    latencies = [
+        (r["worker_ts_us"] - r["gateway_ts_us"]) / 1e3 - r["timings"]["queue_ms"] for r in received
+    ]
+    label = received[0]["model"].split("/")[1] if received else backend
+    counted = max(1, len(received) - first[0][0])
+    return Point(
+        backend=label,
+        precision=precision,
+        level="pipeline",
+        batch=batch,
+        images_per_s=steady_rate(done_s, skip=WARMUP_BATCHES * batch),
+        latency_ms_p50=percentile(latencies, 50),
+        latency_ms_p90=percentile(latencies, 90),
+        frames=len(received),
+        cpu_ms_per_frame=(worker_cpu - first[0][1]) * 1e3 / counted,
+        broker_cpu_ms_per_frame=(broker_cpu - first[0][2]) * 1e3 / counted,
+    )
