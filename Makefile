@@ -12,8 +12,14 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# Extras installed into .venv; torch lets the tests run the torch backend on the CPU.
-EXTRAS ?= dev,torch
+# Extras installed into .venv for every target.
+EXTRAS ?= dev
+# Extras `make test` adds: torch lets the tests run the torch backend on the CPU. On the
+# machines this project is developed on pip takes a local CPU wheel; elsewhere PyPI's
+# default torch build is large (CUDA). TEST_EXTRAS= skips it: those tests then skip, saying why.
+TEST_EXTRAS ?= torch
+comma := ,
+TEST_STAMP := $(VENV)/.installed-test-$(subst $(comma),-,$(TEST_EXTRAS))
 
 # Models and sample media are never committed: they sit in ../shared beside the checkout.
 # A clone of a local checkout (say, a fresh clone made to test it) has no ../shared of its
@@ -39,6 +45,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(if $(TEST_EXTRAS),$(PY) -m pip install --quiet -e '.[$(EXTRAS)$(comma)$(TEST_EXTRAS)]')
+	@touch $(TEST_STAMP)
+
 venv: $(STAMP) ## Create .venv and install the engine with its dev tools
 
 up: ## Run the engine: Docker Compose with Redpanda if a Docker engine answers, else up-local (says which)
@@ -50,10 +60,10 @@ up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, work
 down: ## Stop and remove the Compose stack of `make up`
 	docker compose -f deploy/compose/docker-compose.yml down
 
-test: $(STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
+test: $(TEST_STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP) assets ## Run the unit tests only (no broker)
+test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check and format check
