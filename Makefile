@@ -70,7 +70,7 @@ lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(STAMP) ## mypy --strict
+typecheck: $(TEST_STAMP) ## mypy --strict (with the test extras, so torch code is checked against its types)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test ## Everything CI checks

@@ -83,6 +83,37 @@ def _replay(args: argparse.Namespace, settings: config.Settings) -> int:
     )
 
 
+def _loadgen(args: argparse.Namespace, settings: config.Settings) -> int:
+    from loadgen.runner import LoadgenError, LoadgenOptions, run_loadgen
+
+    options = LoadgenOptions(
+        gateway=args.gateway or settings.client.gateway_url,
+        streams=args.streams,
+        fps=args.fps,
+        duration=args.duration,
+        source=args.source,
+        width=args.width,
+        quality=args.quality,
+        max_frames=args.max_frames,
+        subscribe=args.subscribe,
+        procs=args.procs,
+        drain=args.drain,
+        prefix=args.prefix,
+        connect_concurrency=args.connect_concurrency,
+        connect_timeout=args.connect_timeout,
+        max_error_rate=args.max_error_rate,
+        report=Path(args.report) if args.report else None,
+        plot=Path(args.plot) if args.plot else None,
+        live=not args.no_live,
+    )
+    try:
+        _, code = run_loadgen(options)
+    except LoadgenError as exc:
+        print(f"vae loadgen: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return code
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     from pipeline.up import run_up
 
@@ -258,6 +289,71 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--quality", type=int, default=85, help="JPEG quality (1-100).")
     replay.add_argument(
         "--max-frames", type=int, default=0, help="Load at most this many frames (0: all)."
+    )
+
+    loadgen = command(
+        "loadgen",
+        _loadgen,
+        "Simulate many cameras against a gateway; measure gateway, ack and end-to-end "
+        "latency and count every frame (exit 1 past --max-error-rate, 2 if unreachable).",
+        ("client", "log"),
+    )
+    loadgen.add_argument("--gateway", default="", help="Gateway URL (default VAE_GATEWAY_URL).")
+    loadgen.add_argument("--streams", type=int, default=100, help="Streams (default 100).")
+    loadgen.add_argument("--fps", type=float, default=1.0, help="Frames/s per stream (default 1).")
+    loadgen.add_argument(
+        "--duration", type=float, default=60.0, help="Seconds of sending (default 60)."
+    )
+    loadgen.add_argument(
+        "--source",
+        default="",
+        help="Video file, photo, folder of photos, or synthetic[:WxH] "
+        "(default: the sample clip if found, else synthetic:320x240).",
+    )
+    loadgen.add_argument(
+        "--width", type=int, default=320, help="Resize frames to this width (default 320: ~20 KB)."
+    )
+    loadgen.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80).")
+    loadgen.add_argument(
+        "--max-frames", type=int, default=200, help="Distinct frames cached (default 200)."
+    )
+    loadgen.add_argument(
+        "--subscribe",
+        action="store_true",
+        help="Also follow detections to measure end-to-end latency (needs workers running).",
+    )
+    loadgen.add_argument(
+        "--procs", type=int, default=1, help="Processes to spread the streams over (default 1)."
+    )
+    loadgen.add_argument(
+        "--drain",
+        type=float,
+        default=10.0,
+        help="Seconds after the last send to wait for acks and detections (default 10).",
+    )
+    loadgen.add_argument(
+        "--prefix", default="loadgen", help="Stream ids are PREFIX-0, PREFIX-1, ..."
+    )
+    loadgen.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=200,
+        help="Handshakes in flight at once, over all processes (default 200).",
+    )
+    loadgen.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="Seconds per handshake (default 30)."
+    )
+    loadgen.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.001,
+        help="Exit 1 when refused + lost (+ undetected with --subscribe) frames, or failed "
+        "connections, exceed this fraction (default 0.001).",
+    )
+    loadgen.add_argument("--report", default="", help="Write the JSON report here.")
+    loadgen.add_argument("--plot", default="", help="Write a PNG of latency and throughput here.")
+    loadgen.add_argument(
+        "--no-live", action="store_true", help="No live progress display (for logs and CI)."
     )
 
     models = command("models", _models, "Find or download model weights.", ("model", "log"))

@@ -40,9 +40,17 @@ class FrameSource(ABC):
 def open_source(
     path: str, *, width: int = 0, quality: int = 85, max_frames: int = 0
 ) -> FrameSource:
-    """A video file, a photo or a folder of photos; FileNotFoundError with the path otherwise."""
+    """A video file, a photo, a folder of photos or ``synthetic[:WxH]``.
+
+    FileNotFoundError names the path when it is none of these.
+    """
     from connectors.sources.images import ImageSource
+    from connectors.sources.synthetic import SyntheticSource, parse_synthetic
     from connectors.sources.video import VideoSource
+
+    size = parse_synthetic(path)
+    if size is not None:
+        return SyntheticSource(*size, quality=quality)
 
     target = Path(path)
     if not target.exists():
