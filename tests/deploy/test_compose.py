@@ -159,8 +159,6 @@ def test_every_mounted_repository_file_exists(compose: dict[str, Any]) -> None:
             if "media" in source:
                 continue  # the sample media lives beside the checkout, not in it
             path = (COMPOSE_DIR / source).resolve()
-            if name == "grafana" and path.name == "dashboards":
-                continue  # deploy/grafana/dashboards holds the dashboard JSON (another issue)
             assert path.exists(), f"{name} mounts {source}: missing"
 
 
