@@ -136,7 +136,8 @@ class EmbeddedBroker:
             process.wait(timeout=5)
 
     def __enter__(self) -> EmbeddedBroker:
-        return self.start()
+        # `with EmbeddedBroker().start() as b` must not start a second broker on the port.
+        return self if self.running() else self.start()
 
     def __exit__(
         self,
