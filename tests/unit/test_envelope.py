@@ -69,3 +69,11 @@ def test_envelope_error_carries_the_frame_id() -> None:
         parse_ingest_message(build_envelope(99, 5, b"not a jpeg"), LIMIT)
     assert raised.value.code == "not_jpeg"
     assert raised.value.frame_id == 99
+
+
+def test_an_oversize_envelope_is_refused_with_its_frame_id(dog_jpeg: bytes) -> None:
+    """A sender matches refusals to frames by id, so the size check must not lose it."""
+    message = build_envelope(41, 1_700_000_000_000_000, dog_jpeg)
+    with pytest.raises(IngestError) as raised:
+        parse_ingest_message(message, len(message) - 1)
+    assert (raised.value.code, raised.value.frame_id) == ("frame_too_large", 41)
