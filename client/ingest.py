@@ -21,6 +21,7 @@ class Ack:
     gateway_latency_ms: float
     partition: int
     offset: int
+    broker_ms: float = 0.0  # the broker's share of gateway_latency_ms
 
 
 class GatewayError(RuntimeError):
@@ -85,7 +86,11 @@ class IngestClient:
         body = json.loads(await self.ws.recv())
         if body["type"] == "ack":
             return Ack(
-                body["frame_id"], body["gateway_latency_ms"], body["partition"], body["offset"]
+                body["frame_id"],
+                body["gateway_latency_ms"],
+                body["partition"],
+                body["offset"],
+                body.get("broker_ms", 0.0),
             )
         if body["type"] == "error":
             raise GatewayError(body["code"], body["message"], body.get("frame_id"))

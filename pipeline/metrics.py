@@ -49,6 +49,13 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.broker_ack_latency = Histogram(
+            "vae_gateway_broker_ack_seconds",
+            "Produce to the broker's acknowledgement (librdkafka's own timing): the broker's "
+            "share of vae_gateway_latency_seconds.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.producer_queue = Gauge(
             "vae_gateway_producer_queue_depth",
             "Messages in the producer's local queue or in flight.",

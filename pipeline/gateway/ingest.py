@@ -67,10 +67,17 @@ async def _acknowledge(
         latency = time.perf_counter() - item.started
         metrics.frames_produced.inc()
         metrics.gateway_latency.observe(latency)
+        metrics.broker_ack_latency.observe(delivered.broker_s)
         if want_acks and connected:
             connected = await _send(
                 ws,
-                messages.ack(item.frame_id, latency * 1e3, delivered.partition, delivered.offset),
+                messages.ack(
+                    item.frame_id,
+                    latency * 1e3,
+                    delivered.broker_s * 1e3,
+                    delivered.partition,
+                    delivered.offset,
+                ),
             )
 
 

@@ -35,6 +35,7 @@ class Delivered:
 
     partition: int
     offset: int
+    broker_s: float = 0.0  # produce() to the broker's ack, as librdkafka timed it
 
 
 class AsyncProducer:
@@ -43,7 +44,7 @@ class AsyncProducer:
     def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
         self._producer = Producer(config)
         self._loop = loop
-        self._done: list[tuple[asyncio.Future[Delivered], KafkaError | None, int, int]] = []
+        self._done: list[tuple[asyncio.Future[Delivered], KafkaError | None, int, int, float]] = []
         self._done_lock = threading.Lock()
         self._room = asyncio.Event()
         self._running = True
@@ -70,13 +71,13 @@ class AsyncProducer:
                 self._loop.call_soon_threadsafe(self._settle, batch)
 
     def _settle(
-        self, batch: list[tuple[asyncio.Future[Delivered], KafkaError | None, int, int]]
+        self, batch: list[tuple[asyncio.Future[Delivered], KafkaError | None, int, int, float]]
     ) -> None:
-        for future, err, partition, offset in batch:
+        for future, err, partition, offset, broker_s in batch:
             if future.done():
                 continue
             if err is None:
-                future.set_result(Delivered(partition, offset))
+                future.set_result(Delivered(partition, offset, broker_s))
             else:
                 future.set_exception(DeliveryFailed(err.name(), err.str()))
         self._room.set()
@@ -87,12 +88,13 @@ class AsyncProducer:
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             # Runs on the poll thread.
-            partition, offset = msg.partition(), msg.offset()
+            partition, offset, latency = msg.partition(), msg.offset(), msg.latency()
             item = (
                 future,
                 err,
                 -1 if partition is None else partition,
                 -1 if offset is None else offset,
+                0.0 if latency is None else latency,
             )
             with self._done_lock:
                 self._done.append(item)

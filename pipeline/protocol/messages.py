@@ -8,11 +8,17 @@ from typing import Any
 from pipeline.serde.records import DetectionsRecord
 
 
-def ack(frame_id: int, gateway_latency_ms: float, partition: int, offset: int) -> str:
-    """Per-frame acknowledgement on an ingest socket opened with ?ack=1."""
+def ack(
+    frame_id: int, gateway_latency_ms: float, broker_ms: float, partition: int, offset: int
+) -> str:
+    """Per-frame acknowledgement on an ingest socket opened with ?ack=1.
+
+    gateway_latency_ms runs from receipt to the ack; broker_ms is the part of it between
+    handing the frame to the producer and the broker's acknowledgement.
+    """
     return (
         f'{{"type":"ack","frame_id":{frame_id},"gateway_latency_ms":{gateway_latency_ms:.3f},'
-        f'"partition":{partition},"offset":{offset}}}'
+        f'"broker_ms":{broker_ms:.3f},"partition":{partition},"offset":{offset}}}'
     )
 
 
