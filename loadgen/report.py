@@ -29,6 +29,7 @@ COUNTS = (
     "detections_dropped",
     "detections_repeated",
     "disconnects",
+    "unmatched_errors",
     "skipped_slots",
 )
 
@@ -86,12 +87,12 @@ class Report:
 
     def render(self, console: Console) -> None:
         """The end-of-run tables."""
-        counts = Table(title="loadgen: frames", show_header=True)
-        for name in ("streams", *COUNTS):
-            counts.add_column(name.replace("_", " "), justify="right")
-        counts.add_row(
-            str(self.config.get("streams", "")), *(f"{self.counts.get(n, 0):,}" for n in COUNTS)
-        )
+        counts = Table(title="loadgen: frames")
+        counts.add_column("count")
+        counts.add_column("value", justify="right")
+        counts.add_row("streams", f"{self.config.get('streams', 0):,}")
+        for name in COUNTS:
+            counts.add_row(name.replace("_", " "), f"{self.counts.get(name, 0):,}")
         console.print(counts)
         if self.rejected_by_reason:
             console.print(f"refused by reason: {dict(self.rejected_by_reason)}")

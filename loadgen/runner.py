@@ -11,7 +11,7 @@ import contextlib
 import multiprocessing
 import queue as queue_module
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ class _LogLines:
         self.progress, self.console = progress, console
         self.last = time.monotonic()
 
-    def update(self, _: object) -> None:
+    def refresh(self) -> None:
         if time.monotonic() - self.last >= 5.0:
             self.last = time.monotonic()
             p = self.progress
@@ -182,13 +182,23 @@ class _LogLines:
             p.window.clear()
 
 
+class _LiveTable:
+    """The rich live display: a table of counts and rolling percentiles, and a progress bar."""
+
+    def __init__(self, progress: _Progress, live: Live) -> None:
+        self.progress, self.live = progress, live
+
+    def refresh(self) -> None:
+        self.live.update(self.progress.render())
+
+
 @contextlib.contextmanager
-def _display(progress: _Progress, console: Console, live: bool) -> Iterator[Live | _LogLines]:
+def _display(progress: _Progress, console: Console, live: bool) -> Iterator[_LiveTable | _LogLines]:
     if not live:
         yield _LogLines(progress, console)
         return
     with Live(progress.render(), console=console, refresh_per_second=2) as display:
-        yield display
+        yield _LiveTable(progress, display)
 
 
 def _split(options: LoadgenOptions) -> list[tuple[str, ...]]:
@@ -196,8 +206,16 @@ def _split(options: LoadgenOptions) -> list[tuple[str, ...]]:
     return [tuple(ids[p :: options.procs]) for p in range(options.procs)]
 
 
-def run_loadgen(options: LoadgenOptions, console: Console | None = None) -> tuple[Report, int]:
-    """Run the whole load test; returns the report and the exit code it deserves."""
+def run_loadgen(
+    options: LoadgenOptions,
+    console: Console | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> tuple[Report, int]:
+    """Run the whole load test; returns the report and the exit code it deserves.
+
+    ``on_phase`` hears "sending" when the first slot is due and "draining" when the first
+    process has finished (a benchmark times the system under test between the two).
+    """
     console = console or Console(stderr=True)
     options.validate()
     asyncio.run(probe(options.gateway))
@@ -243,6 +261,8 @@ def run_loadgen(options: LoadgenOptions, console: Console | None = None) -> tupl
             progress.started_at = start_at.value
             progress.phase = "sending"
             go.set()
+            if on_phase:
+                on_phase("sending")
 
     results: dict[int, dict[str, Any]] = {}
     errors: dict[int, str] = {}
@@ -257,7 +277,7 @@ def run_loadgen(options: LoadgenOptions, console: Console | None = None) -> tupl
                         if not process.is_alive() and index not in results and index not in errors:
                             errors[index] = f"process exited with code {process.exitcode}"
                             release()
-                    live.update(progress.render())
+                    live.refresh()
                     continue
                 kind, index = message[0], message[1]
                 if kind == "progress":
@@ -268,11 +288,13 @@ def run_loadgen(options: LoadgenOptions, console: Console | None = None) -> tupl
                         release()
                 elif kind == "result":
                     results[index] = message[2]
+                    if progress.phase != "draining" and on_phase:
+                        on_phase("draining")
                     progress.phase = "draining"
                 elif kind == "error":
                     errors[index] = message[2]
                     release()  # let the others run; the error is reported at the end
-                live.update(progress.render())
+                live.refresh()
     finally:
         release()
         for process in procs:

@@ -91,7 +91,6 @@ class Session:
         self.streams = {
             sid: Stream(sid, i * len(spec.frames) // n) for i, sid in enumerate(spec.stream_ids)
         }
-        self.sending_done = asyncio.Event()
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -169,6 +168,7 @@ class Session:
                     stats.acked += 1
                     stats.second(second).acked += 1
                     stats.observe("gateway", float(message["gateway_latency_ms"]), second)
+                    stats.observe("broker_ack", float(message.get("broker_ms", 0.0)), second)
                     if sent_at is not None:
                         stats.observe("ack_rtt", (received - sent_at) * 1e3, second)
                     if self.spec.subscribe and sent_at is not None:
@@ -176,18 +176,18 @@ class Session:
                             stream.detected_before_ack.discard(frame_id)
                         else:
                             stream.awaiting_detections.add(frame_id)
-                elif kind == "error":
+                elif kind == "error" and sent_at is not None:
                     stats.rejected[str(message.get("code", "unknown"))] += 1
                     stats.second(second).rejected += 1
+                elif kind == "error":  # names no frame of ours: the frame stays unanswered
+                    stats.unmatched_errors += 1
                 if not stream.unanswered:
                     stream.check_settled()
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed:  # the gateway closed it: we only close after cancelling this
+            stats.disconnects += 1
         finally:
             stream.closed = True
             stream.check_settled()
-            if not self.sending_done.is_set():
-                stats.disconnects += 1
 
     async def _run_stream(self, stream: Stream) -> None:
         reader = asyncio.create_task(self._read_loop(stream))
@@ -262,7 +262,6 @@ class Session:
         start_at = await asyncio.get_running_loop().run_in_executor(None, wait_for_start)
         self.clock.begin(start_at)
         await asyncio.gather(*(self._run_stream(s) for s in connected))
-        self.sending_done.set()
         if follower is not None:  # the last detections trail the last acks
             deadline = spec.duration + spec.drain
             # One poll for the whole process (not one per stream), ten times a second.

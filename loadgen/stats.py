@@ -15,6 +15,7 @@ from loadgen.histogram import LatencyHistogram
 # Latencies measured per frame: name -> what it is (also the report's legend).
 LATENCIES: dict[str, str] = {
     "gateway": "gateway latency: receipt -> broker ack, as the gateway's ack reports it",
+    "broker_ack": "the broker's share of it: produce -> broker ack (librdkafka's timing)",
     "ack_rtt": "ack round trip at the client: send -> ack received",
     "end_to_end": "capture -> detections received on the subscribe socket",
     "send_lag": "how late loadgen sent each frame after its scheduled slot (loadgen's own load)",
@@ -48,6 +49,7 @@ class ProcessStats:
     detections_repeated: int = 0
     connect_failures: Counter[str] = field(default_factory=Counter)
     disconnects: int = 0
+    unmatched_errors: int = 0
     skipped_slots: int = 0
     lost: int = 0
     undetected: int = 0
@@ -103,6 +105,7 @@ class ProcessStats:
             "detections_repeated": self.detections_repeated,
             "connect_failures": dict(self.connect_failures),
             "disconnects": self.disconnects,
+            "unmatched_errors": self.unmatched_errors,
             "skipped_slots": self.skipped_slots,
             "lost": self.lost,
             "undetected": self.undetected,

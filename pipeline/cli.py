@@ -186,6 +186,37 @@ def _bench_inference(args: argparse.Namespace, settings: config.Settings) -> int
     return run(args, settings)
 
 
+def _bench_gateway(args: argparse.Namespace, settings: config.Settings) -> int:
+    from loadgen.bench import run_bench
+    from loadgen.runner import LoadgenOptions
+
+    try:
+        streams = [int(n) for n in args.streams.split(",") if n.strip()]
+    except ValueError:
+        print("vae bench gateway: --streams takes numbers, e.g. 1000,5000", file=sys.stderr)
+        return 2
+    options = LoadgenOptions(
+        gateway="ws://127.0.0.1:0",  # each row starts its own gateway
+        fps=args.fps,
+        duration=args.duration,
+        procs=args.procs,
+        source=args.source,
+        width=args.width,
+        quality=args.quality,
+        max_error_rate=1.0,  # a benchmark reports losses; it does not stop on them
+    )
+    return run_bench(
+        settings,
+        options,
+        streams,
+        args.ceiling_seconds,
+        Path(args.out),
+        Path(args.markdown) if args.markdown else None,
+        Path(args.plot) if args.plot else None,
+        "vae bench gateway " + " ".join(sys.argv[3:]),
+    )
+
+
 def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.markdown:
         print(config.markdown_table())
@@ -390,6 +421,35 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.bench.arguments import add_arguments as add_bench_inference_arguments
 
     add_bench_inference_arguments(inference)
+
+    gateway_bench = benchmarks.add_parser(
+        "gateway",
+        help="loadgen at 1,000 / 2,500 / 5,000 / 10,000 streams against a fresh embedded broker "
+        "and gateway per row, and a bare producer's ceiling; gateway settings from VAE_GATEWAY_*.",
+    )
+    config.add_arguments(gateway_bench, ("log",))
+    gateway_bench.set_defaults(handler=_bench_gateway)
+    gateway_bench.add_argument(
+        "--streams", default="1000,2500,5000,10000", help="Rows: stream counts, comma-separated."
+    )
+    gateway_bench.add_argument("--fps", type=float, default=1.0, help="Frames/s per stream.")
+    gateway_bench.add_argument("--duration", type=float, default=60.0, help="Seconds per row.")
+    gateway_bench.add_argument("--procs", type=int, default=1, help="loadgen processes.")
+    gateway_bench.add_argument(
+        "--source", default="", help="Frames (default: the sample clip, else synthetic)."
+    )
+    gateway_bench.add_argument("--width", type=int, default=320, help="Frame width (~20 KB).")
+    gateway_bench.add_argument("--quality", type=int, default=80, help="JPEG quality.")
+    gateway_bench.add_argument(
+        "--ceiling-seconds", type=float, default=15.0, help="Seconds of the bare-producer run."
+    )
+    gateway_bench.add_argument(
+        "--out", default="artifacts/bench-gateway", help="Per-row JSON reports and plots."
+    )
+    gateway_bench.add_argument(
+        "--markdown", default="", help="Rewrite the gateway section of this file."
+    )
+    gateway_bench.add_argument("--plot", default="", help="Write the summary plot here.")
 
     show = command("settings", _settings, "Print the effective settings (or the README table).", ())
     show.add_argument(

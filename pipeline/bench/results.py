@@ -323,9 +323,11 @@ def markdown(report: Report, plot: str = "") -> str:
     return "\n".join(lines)
 
 
-def replace_section(document: str, generated: str) -> str:
+def replace_section(
+    document: str, generated: str, start: str = SECTION_START, end: str = SECTION_END
+) -> str:
     """Put ``generated`` between the markers of ``document`` (appended if it has none)."""
-    pattern = re.compile(re.escape(SECTION_START) + r".*?" + re.escape(SECTION_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(document):
         return pattern.sub(lambda _: generated, document, count=1)
     return document.rstrip("\n") + "\n\n" + generated + "\n"

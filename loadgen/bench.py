@@ -1,0 +1,381 @@
+"""`vae bench gateway` (make bench-gateway): loadgen against a fresh broker + gateway per row.
+
+Each row: a new embedded broker (it keeps every frame in memory, so rows must not share
+one), the topics, a `vae gateway` process, then loadgen at N streams x fps. The gateway's
+and the broker's CPU are read from /proc over the sending window. The ceiling, in the same
+run: a bare confluent-kafka producer (the gateway's producer settings) pushing messages of
+the same size to a fresh broker as fast as it can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+from rich.console import Console
+
+from loadgen.runner import START_MARGIN_S, LoadgenOptions, run_loadgen
+from pipeline.bench.results import replace_section
+from pipeline.bench.through_kafka import pid_cpu_seconds
+from pipeline.config import KafkaSettings, Settings, TopicSettings
+from pipeline.kafka import producer_config
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.embedded import EmbeddedBroker, free_port
+
+SECTION_START = "<!-- bench:gateway:start -->"
+SECTION_END = "<!-- bench:gateway:end -->"
+AVRO_OVERHEAD_BYTES = 80  # a frame record's fields around the JPEG (stream id, ids, times)
+MEMORY_SHARE = 0.5  # a row may fill at most this share of available memory with frames
+
+
+@dataclass
+class Row:
+    streams: int
+    fps: float
+    duration: float
+    report: dict[str, Any] = field(default_factory=dict)
+    gateway_cpu: float = 0.0  # cores busy, over the sending window
+    broker_cpu: float = 0.0
+    loadgen_exit: int = 0
+    note: str = ""
+
+
+def _available_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 8 << 30
+
+
+class CpuSampler:
+    """CPU seconds of a few processes, sampled every half second on a thread."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(
+                (time.time(), {k: pid_cpu_seconds(p) for k, p in self.pids.items()})
+            )
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cores(self, name: str, start: float, end: float) -> float:
+        """Average cores busy between two wall-clock times (nearest samples inside)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return 0.0
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return (c1[name] - c0[name]) / max(t1 - t0, 1e-9)
+
+
+@contextmanager
+def _broker_and_gateway(settings: Settings, log_dir: Path) -> Iterator[tuple[str, Any, Any]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_file=log_dir / "broker.log").start() as broker:
+        kafka = replace(settings.kafka, bootstrap=broker.bootstrap)
+        ensure_topics(kafka, settings.topics)
+        port = free_port()
+        env = {
+            **os.environ,
+            "VAE_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "VAE_GATEWAY_PORT": str(port),
+            "VAE_GATEWAY_HOST": "127.0.0.1",
+        }
+        with (log_dir / "gateway.log").open("wb") as out:
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "gateway"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", gateway)
+            yield f"ws://127.0.0.1:{port}", gateway, broker
+        finally:
+            gateway.terminate()
+            try:
+                gateway.wait(20)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the gateway exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the gateway was not ready at {url} within {timeout:.0f} s")
+
+
+def run_row(row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path) -> Row:
+    """One row: fresh broker and gateway, loadgen, CPU over the sending window."""
+    name = f"{row.streams}x{row.fps:g}"
+    with _broker_and_gateway(settings, out_dir / "logs" / name) as (url, gateway, broker):
+        window: dict[str, float] = {}
+
+        def on_phase(phase: str) -> None:
+            if phase == "sending":
+                window["start"] = time.time() + START_MARGIN_S
+            elif phase == "draining":
+                window.setdefault("end", time.time())
+
+        with CpuSampler({"gateway": gateway.pid, "broker": broker.pid}) as cpu:
+            report, code = run_loadgen(
+                replace(
+                    options,
+                    gateway=url,
+                    streams=row.streams,
+                    fps=row.fps,
+                    duration=row.duration,
+                    report=out_dir / f"{name}.json",
+                    plot=out_dir / f"{name}.png",
+                    live=False,
+                ),
+                on_phase=on_phase,
+            )
+        start = window.get("start", 0.0)
+        end = min(window.get("end", start + row.duration), start + row.duration)
+        row.gateway_cpu = cpu.cores("gateway", start + 1, end)
+        row.broker_cpu = cpu.cores("broker", start + 1, end)
+    row.report = report.to_dict()
+    row.loadgen_exit = code
+    return row
+
+
+def measure_ceiling(
+    kafka: KafkaSettings, topics: TopicSettings, linger_ms: float, size: int, seconds: float
+) -> float:
+    """Frames/s a bare producer delivers to a fresh broker: the gateway's upper bound."""
+    with EmbeddedBroker().start() as broker:
+        kafka = replace(kafka, bootstrap=broker.bootstrap)
+        ensure_topics(kafka, topics)
+        conf = producer_config(
+            kafka, "bench-ceiling", linger_ms=linger_ms, max_message_bytes=topics.max_message_bytes
+        )
+        producer = Producer(conf)
+        value = os.urandom(size)
+        delivered = [0]
+
+        def on_delivery(err: object, _msg: object) -> None:
+            if err is None:
+                delivered[0] += 1
+
+        keys = [f"ceiling-{i}".encode() for i in range(1000)]
+        started = time.monotonic()
+        sent = 0
+        while time.monotonic() - started < seconds:
+            try:
+                producer.produce(topics.frames, value, keys[sent % 1000], on_delivery=on_delivery)
+                sent += 1
+            except BufferError:
+                producer.poll(0.005)
+            producer.poll(0)
+        producer.flush(60)
+        elapsed = time.monotonic() - started
+    return delivered[0] / elapsed
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def markdown(rows: Sequence[Row], ceiling: float, meta: dict[str, Any], plot: str) -> str:
+    lines = [
+        SECTION_START,
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} ({meta['machine']}).",
+        f"Frames: {meta['frame']}; gateway `linger.ms` {meta['linger_ms']:g}; loadgen in "
+        f"{meta['procs']} process(es); broker, gateway and loadgen share the machine.",
+        "",
+        "| streams x fps | s | frames/s acked | of ceiling | gateway p50 / p99 / p99.9 ms "
+        "| broker ack p99 ms | ack rtt p99 ms | lost | refused | gateway CPU | broker CPU "
+        "| loadgen late p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        r = row.report
+        lat = r.get("latency_ms", {})
+        g, b = lat.get("gateway", {}), lat.get("broker_ack", {})
+        rtt, lag = lat.get("ack_rtt", {}), lat.get("send_lag", {})
+        acked = float(r.get("acked_per_s", 0))
+        counts = r.get("counts", {})
+        lines.append(
+            f"| {row.streams:,} x {row.fps:g} | {row.duration:g} | {acked:,.0f} "
+            f"| {acked / ceiling:.0%} "
+            f"| {_fmt(g.get('p50', 0))} / {_fmt(g.get('p99', 0))} / {_fmt(g.get('p99.9', 0))} "
+            f"| {_fmt(b.get('p99', 0))} | {_fmt(rtt.get('p99', 0))} "
+            f"| {counts.get('lost', 0):,} | {counts.get('rejected', 0):,} "
+            f"| {row.gateway_cpu:.2f} | {row.broker_cpu:.2f} | {_fmt(lag.get('p99', 0))} |"
+        )
+    lines += [
+        "",
+        f"Ceiling (bare confluent-kafka producer, same settings and message size, fresh broker): "
+        f"**{ceiling:,.0f} frames/s**.",
+        "",
+        "CPU columns are cores busy (1.00 = one core) over the sending window; the machine has "
+        f"{os.cpu_count()}. *loadgen late* is how far behind its schedule loadgen sent (its "
+        "own saturation).",
+    ]
+    for row in rows:
+        if row.note:
+            lines.append(f"\n{row.streams:,} streams: {row.note}")
+    if plot:
+        lines += ["", f"![Gateway latency and throughput by streams]({plot})"]
+    lines += ["", SECTION_END]
+    return "\n".join(lines)
+
+
+def plot_rows(rows: Sequence[Row], ceiling: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = [row.streams for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, style in (("p50", ":"), ("p99", "-"), ("p99.9", "--")):
+        left.plot(
+            streams,
+            [row.report["latency_ms"]["gateway"][key] for row in rows],
+            style,
+            marker="o",
+            color="tab:blue",
+            label=f"gateway {key}",
+        )
+    left.plot(
+        streams,
+        [row.report["latency_ms"]["broker_ack"]["p99"] for row in rows],
+        "-",
+        marker="s",
+        color="tab:orange",
+        label="broker ack p99",
+    )
+    left.axhline(40, color="tab:red", lw=0.8, ls="--", label="target p99 40 ms")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("streams (1 fps each)")
+    left.set_ylabel("ms")
+    left.legend(fontsize=8)
+    left.grid(True, which="both", alpha=0.3)
+    right.bar(
+        [str(s) for s in streams],
+        [row.report["acked_per_s"] for row in rows],
+        color="tab:blue",
+        label="acked frames/s",
+    )
+    right.axhline(ceiling, color="tab:gray", ls="--", label=f"ceiling {ceiling:,.0f}/s")
+    right.set_xlabel("streams")
+    right.set_ylabel("frames/s")
+    right.legend(fontsize=8)
+    fig.suptitle("vae bench gateway")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_bench(
+    settings: Settings,
+    options: LoadgenOptions,
+    streams: Sequence[int],
+    ceiling_seconds: float,
+    out_dir: Path,
+    doc: Path | None,
+    plot: Path | None,
+    command: str,
+) -> int:
+    """Every row, then the ceiling; write JSON, the doc section and the plot."""
+    console = Console(stderr=True)
+    from connectors.replay import load_frames
+    from loadgen.runner import default_source
+
+    source = options.source or default_source()
+    frames = load_frames(source, options.width, options.quality, options.max_frames)
+    frame_bytes = sum(len(f.jpeg) for f in frames) // len(frames)
+    rows = []
+    for count in streams:
+        row = Row(count, options.fps, options.duration)
+        wanted = count * options.fps * options.duration * (frame_bytes + AVRO_OVERHEAD_BYTES)
+        budget = MEMORY_SHARE * _available_bytes()
+        if wanted > budget:  # the in-memory broker would hold every frame of the row
+            row.duration = max(10.0, options.duration * budget / wanted)
+            row.note = (
+                f"shortened to {row.duration:.0f} s: the embedded broker keeps every frame in "
+                f"memory and {options.duration:g} s would need {wanted / 2**30:.1f} GiB"
+            )
+        console.rule(f"{count:,} streams x {options.fps:g} fps, {row.duration:.0f} s")
+        rows.append(run_row(row, replace(options, source=source), settings, out_dir))
+    console.rule("ceiling: bare producer")
+    ceiling = measure_ceiling(
+        settings.kafka,
+        settings.topics,
+        settings.gateway.linger_ms,
+        frame_bytes + AVRO_OVERHEAD_BYTES,
+        ceiling_seconds,
+    )
+    console.print(f"ceiling: {ceiling:,.0f} frames/s")
+    meta = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPUs, {os.uname().machine}, Python {sys.version.split()[0]}",
+        "frame": f"{frames[0].width}x{frames[0].height} JPEG, {frame_bytes / 1024:.1f} KB avg "
+        f"({source})",
+        "linger_ms": settings.gateway.linger_ms,
+        "procs": options.procs,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "ceiling_frames_per_s": ceiling,
+                "rows": [
+                    {k: v for k, v in row.__dict__.items() if k != "report"}
+                    | {"report": {k: v for k, v in row.report.items() if k != "series"}}
+                    for row in rows
+                ],
+            },
+            indent=2,
+        )
+    )
+    plot_ref = ""
+    if plot:
+        plot_rows(rows, ceiling, plot)
+        if doc:
+            plot_ref = os.path.relpath(plot.resolve(), doc.resolve().parent)
+    section = markdown(rows, ceiling, meta, plot_ref)
+    console.print(section)
+    if doc:
+        text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+        doc.write_text(replace_section(text, section, SECTION_START, SECTION_END))
+    return 0

@@ -1,0 +1,136 @@
+"""vae loadgen against a real gateway, worker and the embedded broker, at small scale."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.kafka.embedded import EmbeddedBroker
+from tests.conftest import REPO, Service, ws_url
+
+pytestmark = pytest.mark.integration
+
+
+def _loadgen(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "loadgen", "--no-live", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def _metric(service: Service, sample: str) -> float:
+    with urllib.request.urlopen(service.http + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def test_every_frame_is_acked_and_the_report_adds_up(
+    start_gateway: Callable[..., Service], tmp_path: Path
+) -> None:
+    gateway = start_gateway()
+    report_path, plot_path = tmp_path / "report.json", tmp_path / "plot.png"
+    run = _loadgen(
+        *("--gateway", ws_url(gateway), "--streams", "50", "--fps", "5", "--duration", "5"),
+        *("--procs", "2", "--source", "synthetic:320x240", "--drain", "10"),
+        *("--report", str(report_path), "--plot", str(plot_path)),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    report: dict[str, Any] = json.loads(report_path.read_text())
+    counts = report["counts"]
+    # 50 streams x 5 fps x 5 s: each stream's slots start within the first period.
+    assert counts["sent"] == 50 * 5 * 5
+    assert counts["acked"] == counts["sent"]
+    assert counts["rejected"] == counts["lost"] == counts["disconnects"] == 0
+    assert counts["connected"] == 50
+    assert report["consistent"] is True
+    assert counts["sent"] == counts["acked"] + counts["rejected"] + counts["lost"]
+    gateway_ms = report["latency_ms"]["gateway"]
+    assert gateway_ms["count"] == counts["acked"]
+    assert 0 < gateway_ms["p50"] <= gateway_ms["p99"] <= gateway_ms["p99.9"] <= gateway_ms["max"]
+    # The ack round trip contains the gateway's own latency.
+    assert report["latency_ms"]["ack_rtt"]["p50"] >= gateway_ms["p50"]
+    # The broker's share never exceeds the whole.
+    assert report["latency_ms"]["broker_ack"]["p50"] <= gateway_ms["p50"]
+    assert sum(row["sent"] for row in report["series"]) == counts["sent"]
+    # The gateway counted the same frames.
+    assert _metric(gateway, "vae_gateway_frames_produced_total") == counts["acked"]
+    assert _metric(gateway, "vae_gateway_broker_ack_seconds_count") == counts["acked"]
+    assert plot_path.read_bytes()[:4] == b"\x89PNG"
+    assert "every frame accounted for" in run.stdout
+
+
+def test_subscribe_measures_end_to_end_through_a_worker(
+    start_gateway: Callable[..., Service],
+    start_worker: Callable[..., Service],
+    tmp_path: Path,
+) -> None:
+    gateway = start_gateway()
+    start_worker()
+    report_path = tmp_path / "report.json"
+    run = _loadgen(
+        *("--gateway", ws_url(gateway), "--streams", "4", "--fps", "2", "--duration", "4"),
+        *("--subscribe", "--drain", "20", "--report", str(report_path)),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(report_path.read_text())
+    counts = report["counts"]
+    assert counts["sent"] == 4 * 2 * 4 == counts["acked"]
+    assert counts["detected"] == counts["acked"] and counts["undetected"] == 0
+    e2e = report["latency_ms"]["end_to_end"]
+    assert e2e["count"] == counts["detected"]
+    # Capture -> detections includes the gateway's part and a model run.
+    assert e2e["p50"] > report["latency_ms"]["gateway"]["p50"]
+
+
+def test_refused_frames_fail_the_run_past_the_error_threshold(
+    start_gateway: Callable[..., Service], tmp_path: Path
+) -> None:
+    gateway = start_gateway(VAE_GATEWAY_MAX_FRAME_BYTES="4096")  # every ~20 KB frame too large
+    report_path = tmp_path / "report.json"
+    run = _loadgen(
+        *("--gateway", ws_url(gateway), "--streams", "3", "--fps", "2", "--duration", "2"),
+        *("--source", "synthetic", "--report", str(report_path)),
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "above --max-error-rate" in run.stdout + run.stderr
+    report = json.loads(report_path.read_text())
+    assert report["rejected_by_reason"] == {"frame_too_large": report["counts"]["sent"]}
+    assert report["counts"]["acked"] == 0 and report["consistent"] is True
+
+
+def test_unreachable_gateway_exits_2_with_the_reason() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = _loadgen("--gateway", f"ws://127.0.0.1:{port}", "--streams", "2", "--duration", "1")
+    assert run.returncode == 2
+    assert "gateway unreachable at ws://127.0.0.1:" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_bad_arguments_are_refused_before_anything_runs() -> None:
+    run = _loadgen("--gateway", "http://127.0.0.1:8080", "--streams", "2")
+    assert run.returncode == 2 and "must start with ws://" in run.stderr
+    run = _loadgen("--streams", "0")
+    assert run.returncode == 2 and "--streams must be at least 1" in run.stderr
+
+
+def test_entering_a_started_broker_does_not_start_a_second_one() -> None:
+    with EmbeddedBroker().start() as broker:
+        pid = broker.pid
+        assert pid is not None and broker.running()
+        assert Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "RS"
+    assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text()
