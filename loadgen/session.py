@@ -24,11 +24,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from loadgen.stats import ProcessStats
+from pipeline.metrics import tune_gc_for_many_connections
 from pipeline.protocol.envelope import build_envelope
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5
+GC_YOUNG_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,9 @@ def run_session(spec: SessionSpec, queue: Outbox, go: StartSignal, start_at: Any
         return float(start_at.value)
 
     async def main() -> None:
+        # Same reason as the gateway's: thousands of sockets make Python's default GC
+        # stall the loop for 100+ ms at a time, which would show up as loadgen's lag.
+        tune_gc_for_many_connections(GC_YOUNG_THRESHOLD)
         try:
             result = await Session(spec).run(queue.put_nowait, wait_for_start)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:

@@ -15,7 +15,7 @@ from loadgen.histogram import LatencyHistogram
 # Latencies measured per frame: name -> what it is (also the report's legend).
 LATENCIES: dict[str, str] = {
     "gateway": "gateway latency: receipt -> broker ack, as the gateway's ack reports it",
-    "broker_ack": "the broker's share of it: produce -> broker ack (librdkafka's timing)",
+    "broker_ack": "its share outside the gateway's loop: produce() -> delivery report",
     "ack_rtt": "ack round trip at the client: send -> ack received",
     "end_to_end": "capture -> detections received on the subscribe socket",
     "send_lag": "how late loadgen sent each frame after its scheduled slot (loadgen's own load)",

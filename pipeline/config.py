@@ -124,6 +124,12 @@ class GatewaySettings:
         "with `overloaded`.",
     )
     linger_ms: float = setting(2.0, "Producer linger.ms: batching delay traded for latency.")
+    gc_young_threshold: int = setting(
+        50_000,
+        "Python's young-generation GC threshold (gc.set_threshold). Python's 700 makes a "
+        "gateway holding thousands of sockets spend seconds a minute in full collections "
+        "(see docs/benchmarks.md); 0 keeps Python's default.",
+    )
     producer_queue_kbytes: int = setting(
         131_072, "Producer local queue bound (queue.buffering.max.kbytes)."
     )

@@ -6,6 +6,11 @@ in one process and /metrics shows only that service's series.
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 # The *_created series double every counter's output and no dashboard uses them.
@@ -51,8 +56,8 @@ class GatewayMetrics:
         )
         self.broker_ack_latency = Histogram(
             "vae_gateway_broker_ack_seconds",
-            "Produce to the broker's acknowledgement (librdkafka's own timing): the broker's "
-            "share of vae_gateway_latency_seconds.",
+            "produce() to the delivery report on the producer's poll thread (librdkafka's "
+            "timing): the share of vae_gateway_latency_seconds spent outside the event loop.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -84,6 +89,14 @@ class GatewayMetrics:
             "vae_end_to_end_latency_seconds",
             "Capture time to the detections reaching the gateway for fan-out.",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "vae_gateway_gc_pause_seconds",
+            "Python garbage-collector pauses, by generation: the event loop stands still "
+            "meanwhile (thousands of sockets make generation 2 slow).",
+            ["generation"],
+            buckets=STAGE_BUCKETS,
             registry=r,
         )
         self.frame_history_bytes = Gauge(
@@ -158,3 +171,33 @@ class WorkerMetrics:
             "Rows of padding run by the model: batches rounded up to the engine's next bucket.",
             registry=r,
         )
+
+
+def time_gc_pauses(histogram: Histogram) -> Callable[[], None]:
+    """Observe every collector pause into ``histogram`` (by generation); returns the undo."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            histogram.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
+    return lambda: gc.callbacks.remove(callback)
+
+
+def tune_gc_for_many_connections(young_threshold: int) -> None:
+    """Fewer, cheaper collections for a process holding thousands of long-lived sockets.
+
+    Freeze what exists at startup (modules, settings: never garbage) out of every future
+    scan, and let the young generation grow to ``young_threshold`` objects so that
+    per-frame objects die young instead of being promoted and rescanned by full
+    collections. 0 leaves Python's defaults.
+    """
+    if young_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle * 2, old * 2)

@@ -25,7 +25,7 @@ from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.kafka.tail import TopicTail
-from pipeline.metrics import GatewayMetrics
+from pipeline.metrics import GatewayMetrics, time_gc_pauses, tune_gc_for_many_connections
 from pipeline.protocol import messages
 from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
 from pipeline.serde import schema_ids_from
@@ -85,6 +85,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
     )
     static = StaticFiles(gw.web_root)
+    tune_gc_for_many_connections(gw.gc_young_threshold)
+    untime_gc = time_gc_pauses(ctx.metrics.gc_pause)
     tail = start_results_feed(settings, ids, ctx, loop)
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
@@ -127,6 +129,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)
     tail.stop()
+    untime_gc()
 
 
 def run_gateway(settings: Settings) -> None:

@@ -35,7 +35,7 @@ class Delivered:
 
     partition: int
     offset: int
-    broker_s: float = 0.0  # produce() to the broker's ack, as librdkafka timed it
+    broker_s: float = 0.0  # produce() to the delivery report (librdkafka's msg.latency())
 
 
 class AsyncProducer:

@@ -14,7 +14,8 @@ def ack(
     """Per-frame acknowledgement on an ingest socket opened with ?ack=1.
 
     gateway_latency_ms runs from receipt to the ack; broker_ms is the part of it between
-    handing the frame to the producer and the broker's acknowledgement.
+    handing the frame to the producer and its delivery report (librdkafka's queue, the
+    network, the broker, and the wait for the producer's poll thread).
     """
     return (
         f'{{"type":"ack","frame_id":{frame_id},"gateway_latency_ms":{gateway_latency_ms:.3f},'
