@@ -349,7 +349,7 @@ def run_bench(
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPUs, {os.uname().machine}, Python {sys.version.split()[0]}",
         "frame": f"{frames[0].width}x{frames[0].height} JPEG, {frame_bytes / 1024:.1f} KB avg "
-        f"({source})",
+        f"({Path(source).name})",
         "linger_ms": settings.gateway.linger_ms,
         "procs": options.procs,
     }

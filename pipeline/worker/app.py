@@ -375,11 +375,19 @@ class Worker:
 
     def _shutdown(self) -> None:
         """Finish what was read, deliver it, commit it, leave the group."""
-        while self._failure is None and len(self.batcher):
-            self._prepare_q.put(self.batcher.take())  # at most max_batch: the engine's limit
-        self._prepare_q.put(STOP)
+        if self._failure is None:
+            while len(self.batcher):
+                self._prepare_q.put(self.batcher.take())  # at most max_batch: the engine's limit
+            self._prepare_q.put(STOP)
+            join_s = 30.0
+        else:
+            # A crashed stage no longer drains its queue: never block on it. Nothing after
+            # the failure is committed, so those frames are re-read by the next owner.
+            with contextlib.suppress(queue.Full):
+                self._prepare_q.put(STOP, timeout=1.0)
+            join_s = 2.0
         for stage in self._stages:
-            stage.join(timeout=30)
+            stage.join(timeout=join_s)
         undelivered = self.producer.close(10.0)
         if undelivered:
             log.warning(
