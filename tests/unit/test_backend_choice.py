@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import replace
 
 import pytest
 
-from pipeline.config import ModelSettings
+from pipeline import config
 from pipeline.inference.backends.base import BackendUnavailable
 from pipeline.inference.backends.factory import (
     Candidate,
@@ -15,6 +16,9 @@ from pipeline.inference.backends.factory import (
     create_backend,
     resolve_precision,
 )
+
+# VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
+MODEL = config.load().model
 
 
 def test_auto_prefers_tensorrt_then_torch_then_onnxruntime_gpu_then_cpu() -> None:
@@ -41,7 +45,7 @@ def test_auto_precision_is_fp16_on_gpu_and_fp32_on_cpu() -> None:
 
 def test_auto_logs_its_choice_and_why(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="pipeline.inference.backends.factory"):
-        backend = create_backend(ModelSettings(backend="auto"), max_batch=4)
+        backend = create_backend(replace(MODEL, backend="auto"), max_batch=4)
     try:
         chosen = [r.getMessage() for r in caplog.records if "chosen" in r.getMessage()]
         assert len(chosen) == 1 and backend.name in chosen[0]
@@ -57,4 +61,4 @@ def test_auto_logs_its_choice_and_why(caplog: pytest.LogCaptureFixture) -> None:
 )
 def test_tensorrt_without_tensorrt_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailable, match=r"VAE_BACKEND=tensorrt.*not installed"):
-        create_backend(ModelSettings(backend="tensorrt"), max_batch=4)
+        create_backend(replace(MODEL, backend="tensorrt"), max_batch=4)

@@ -15,13 +15,16 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from pipeline.config import ModelSettings
+from pipeline import config
 from pipeline.inference.backends.base import Backend, BackendUnavailable
 from pipeline.inference.backends.factory import AUTO_ORDER, Candidate, load_candidate
 from pipeline.inference.detections import Detections
 from pipeline.inference.detector import Detector, choose_preparer
 from pipeline.inference.labels import COCO_CLASSES
 from tests.reference import iou
+
+# VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
+MODEL = config.load().model
 
 SCORE_TOLERANCE = 0.05
 MIN_IOU = 0.9
@@ -44,7 +47,7 @@ def frames(media: Path, dog_jpeg: bytes) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def reference(frames: list[bytes]) -> list[Detections]:
-    backend = load_candidate(Candidate("onnxruntime", "cpu"), ModelSettings(), 4, "fp32")
+    backend = load_candidate(Candidate("onnxruntime", "cpu"), MODEL, 4, "fp32")
     found = Detector(backend).detect(frames)
     backend.close()
     assert all(d is not None for d in found)
@@ -53,7 +56,7 @@ def reference(frames: list[bytes]) -> list[Detections]:
 
 def load_or_skip(candidate: Candidate, precision: str) -> Backend:
     try:
-        return load_candidate(candidate, ModelSettings(), 4, precision)
+        return load_candidate(candidate, MODEL, 4, precision)
     except BackendUnavailable as exc:
         pytest.skip(f"{candidate.label} {precision}: {exc}")
 
@@ -98,7 +101,7 @@ def test_torch_letterbox_agrees_with_pillow_on_the_cpu(
     from pipeline.inference.prepare import CpuPreparer, Preparer
     from pipeline.inference.torch_preprocess import TorchPreparer
 
-    backend = load_candidate(Candidate("onnxruntime", "cpu"), ModelSettings(), 4, "fp32")
+    backend = load_candidate(Candidate("onnxruntime", "cpu"), MODEL, 4, "fp32")
     preparer: Preparer = (
         TorchPreparer(backend.input_size, "cpu", torch.float32, nvjpeg=False)
         if path == "gpu-code"

@@ -8,6 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from pipeline import config
 from pipeline.inference.model_files import locate
 from pipeline.inference.onnx_graph import make_batch_dynamic
 
@@ -15,10 +16,13 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 
 from pipeline.inference.onnx_to_torch import UnsupportedGraph, onnx_to_torch  # noqa: E402
 
+# VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
+MODEL = config.load().model
+
 
 @pytest.fixture(scope="module")
 def model() -> onnx.ModelProto:
-    return make_batch_dynamic(onnx.load(str(locate("yolox_nano"))))
+    return make_batch_dynamic(onnx.load(str(locate("yolox_nano", MODEL.dir))))
 
 
 def test_yolox_outputs_match_onnxruntime(model: onnx.ModelProto) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import ModelSettings
+from pipeline import config
 from pipeline.inference.backends.base import infer_host
 from pipeline.inference.backends.factory import Candidate, load_candidate
 from pipeline.inference.prepare import CpuPreparer
@@ -14,6 +14,9 @@ from pipeline.inference.yolox import Candidates, select_candidates
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
 
 from pipeline.inference.torch_postprocess import select_candidates_torch  # noqa: E402
+
+# VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
+MODEL = config.load().model
 
 
 def as_rows(candidates: Candidates) -> list[tuple[int, int, float, tuple[float, ...]]]:
@@ -28,7 +31,7 @@ def as_rows(candidates: Candidates) -> list[tuple[int, int, float, tuple[float, 
 
 
 def test_real_output_gives_the_same_candidates(dog_jpeg: bytes) -> None:
-    backend = load_candidate(Candidate("onnxruntime", "cpu"), ModelSettings(), 2, "fp32")
+    backend = load_candidate(Candidate("onnxruntime", "cpu"), MODEL, 2, "fp32")
     prepared = CpuPreparer(backend.input_size).prepare([dog_jpeg, dog_jpeg])
     raw = infer_host(backend, prepared.tensor)
     expected = as_rows(select_candidates(raw, (416, 416), 0.3))
