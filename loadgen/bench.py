@@ -25,7 +25,8 @@ from typing import Any
 from confluent_kafka import Producer
 from rich.console import Console
 
-from loadgen.runner import START_MARGIN_S, LoadgenOptions, run_loadgen
+from connectors.replay import load_frames
+from loadgen.runner import START_MARGIN_S, LoadgenOptions, default_source, run_loadgen
 from pipeline.bench.results import replace_section
 from pipeline.bench.through_kafka import pid_cpu_seconds
 from pipeline.config import KafkaSettings, Settings, TopicSettings
@@ -316,9 +317,6 @@ def run_bench(
 ) -> int:
     """Every row, then the ceiling; write JSON, the doc section and the plot."""
     console = Console(stderr=True)
-    from connectors.replay import load_frames
-    from loadgen.runner import default_source
-
     source = options.source or default_source()
     frames = load_frames(source, options.width, options.quality, options.max_frames)
     frame_bytes = sum(len(f.jpeg) for f in frames) // len(frames)

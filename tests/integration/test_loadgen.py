@@ -134,3 +134,34 @@ def test_entering_a_started_broker_does_not_start_a_second_one() -> None:
         assert pid is not None and broker.running()
         assert Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "RS"
     assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -> None:
+    """`vae bench gateway` at toy scale: a fresh broker and gateway per row, and the ceiling."""
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nkept\n")
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "pipeline", "bench", "gateway", "--streams", "20,40"),
+            *("--fps", "10", "--duration", "3", "--ceiling-seconds", "1", "--source", "synthetic"),
+            *("--out", str(tmp_path / "out"), "--markdown", str(doc)),
+            *("--plot", str(tmp_path / "bench.png")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["ceiling_frames_per_s"] > 0
+    rows = results["rows"]
+    assert [row["streams"] for row in rows] == [20, 40]
+    for row in rows:
+        counts = row["report"]["counts"]
+        assert counts["sent"] == row["streams"] * 10 * 3 == counts["acked"]
+        assert row["gateway_cpu"] > 0 and row["broker_cpu"] > 0
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n")
+    assert "<!-- bench:gateway:start -->" in text and "| 40 x 10 | 3 |" in text
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
