@@ -203,6 +203,7 @@ def _bench_gateway(args: argparse.Namespace, settings: config.Settings) -> int:
         source=args.source,
         width=args.width,
         quality=args.quality,
+        max_frames=args.max_frames,
         max_error_rate=1.0,  # a benchmark reports losses; it does not stop on them
     )
     return run_bench(
@@ -226,6 +227,23 @@ def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
         shown = "***" if option.secret and value else repr(value)
         print(f"{option.env}={shown}")
     return 0
+
+
+def _add_loadgen_frame_arguments(parser: argparse.ArgumentParser) -> None:
+    """The frames loadgen sends: shared by `vae loadgen` and `vae bench gateway`."""
+    parser.add_argument(
+        "--source",
+        default="",
+        help="Video file, photo, folder of photos, or synthetic[:WxH] "
+        "(default: the sample clip if found, else synthetic:320x240).",
+    )
+    parser.add_argument(
+        "--width", type=int, default=320, help="Resize frames to this width (default 320: ~20 KB)."
+    )
+    parser.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80).")
+    parser.add_argument(
+        "--max-frames", type=int, default=200, help="Distinct frames cached (default 200)."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,19 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_argument(
         "--duration", type=float, default=60.0, help="Seconds of sending (default 60)."
     )
-    loadgen.add_argument(
-        "--source",
-        default="",
-        help="Video file, photo, folder of photos, or synthetic[:WxH] "
-        "(default: the sample clip if found, else synthetic:320x240).",
-    )
-    loadgen.add_argument(
-        "--width", type=int, default=320, help="Resize frames to this width (default 320: ~20 KB)."
-    )
-    loadgen.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80).")
-    loadgen.add_argument(
-        "--max-frames", type=int, default=200, help="Distinct frames cached (default 200)."
-    )
+    _add_loadgen_frame_arguments(loadgen)
     loadgen.add_argument(
         "--subscribe",
         action="store_true",
@@ -435,11 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway_bench.add_argument("--fps", type=float, default=1.0, help="Frames/s per stream.")
     gateway_bench.add_argument("--duration", type=float, default=60.0, help="Seconds per row.")
     gateway_bench.add_argument("--procs", type=int, default=1, help="loadgen processes.")
-    gateway_bench.add_argument(
-        "--source", default="", help="Frames (default: the sample clip, else synthetic)."
-    )
-    gateway_bench.add_argument("--width", type=int, default=320, help="Frame width (~20 KB).")
-    gateway_bench.add_argument("--quality", type=int, default=80, help="JPEG quality.")
+    _add_loadgen_frame_arguments(gateway_bench)
     gateway_bench.add_argument(
         "--ceiling-seconds", type=float, default=15.0, help="Seconds of the bare-producer run."
     )
