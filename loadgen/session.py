@@ -24,8 +24,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from loadgen.stats import ProcessStats
-from pipeline.metrics import tune_gc_for_many_connections
 from pipeline.protocol.envelope import build_envelope
+from pipeline.runtime import tune_gc_for_many_connections
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,6 @@ in one process and /metrics shows only that service's series.
 
 from __future__ import annotations
 
-import gc
-import time
-from collections.abc import Callable
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 # The *_created series double every counter's output and no dashboard uses them.
@@ -105,6 +100,10 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def gc_paused(self, generation: int, seconds: float) -> None:
+        """Where runtime.time_gc_pauses reports each collector pause."""
+        self.gc_pause.labels(str(generation)).observe(seconds)
+
 
 class WorkerMetrics:
     """Consumption, batching, per-stage time and lag of one worker process."""
@@ -171,33 +170,3 @@ class WorkerMetrics:
             "Rows of padding run by the model: batches rounded up to the engine's next bucket.",
             registry=r,
         )
-
-
-def time_gc_pauses(histogram: Histogram) -> Callable[[], None]:
-    """Observe every collector pause into ``histogram`` (by generation); returns the undo."""
-    started = [0.0]
-
-    def callback(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            histogram.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
-
-    gc.callbacks.append(callback)
-    return lambda: gc.callbacks.remove(callback)
-
-
-def tune_gc_for_many_connections(young_threshold: int) -> None:
-    """Fewer, cheaper collections for a process holding thousands of long-lived sockets.
-
-    Freeze what exists at startup (modules, settings: never garbage) out of every future
-    scan, and let the young generation grow to ``young_threshold`` objects so that
-    per-frame objects die young instead of being promoted and rescanned by full
-    collections. 0 leaves Python's defaults.
-    """
-    if young_threshold <= 0:
-        return
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(young_threshold, middle * 2, old * 2)

@@ -25,7 +25,8 @@ import pytest
 from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.runtime import free_port
 from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]

@@ -51,7 +51,7 @@ class StaticFiles:
             for path in paths:
                 self._add("/" + path.relative_to(base).as_posix(), path.read_bytes())
         else:
-            self._walk(resources.files("client").joinpath("web"), "")
+            self._walk(resources.files("pipeline.gateway").joinpath("web"), "")
         if "/index.html" in self.files:
             self.files["/"] = self.files["/index.html"]
 

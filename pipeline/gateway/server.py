@@ -25,9 +25,10 @@ from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.kafka.tail import TopicTail
-from pipeline.metrics import GatewayMetrics, time_gc_pauses, tune_gc_for_many_connections
+from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
 from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
+from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.serde import schema_ids_from
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     )
     static = StaticFiles(gw.web_root)
     tune_gc_for_many_connections(gw.gc_young_threshold)
-    untime_gc = time_gc_pauses(ctx.metrics.gc_pause)
+    untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
     tail = start_results_feed(settings, ids, ctx, loop)
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 

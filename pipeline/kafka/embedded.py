@@ -20,18 +20,13 @@ from types import TracebackType
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from pipeline.runtime import free_port
+
 log = logging.getLogger(__name__)
 
 
 class EmbeddedBrokerError(RuntimeError):
     """The embedded broker could not be found or did not start."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def broker_binary() -> str:

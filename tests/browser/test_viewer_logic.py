@@ -27,7 +27,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def web_origin() -> Iterator[str]:
-    handler = functools.partial(QuietHandler, directory=str(REPO / "client" / "web"))
+    handler = functools.partial(QuietHandler, directory=str(REPO / "pipeline" / "gateway" / "web"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

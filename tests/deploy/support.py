@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline import config
-from pipeline.cli import build_parser
+from pipeline.shell.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

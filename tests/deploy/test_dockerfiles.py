@@ -111,7 +111,7 @@ def test_dockerignore_keeps_weights_media_and_local_state_out() -> None:
         "pyproject.toml",
         "pipeline/cli.py",
         "schemas/frame.avsc",
-        "client/web/index.html",
+        "pipeline/gateway/web/index.html",
     ):
         assert IGNORE.included(path), f"{path} is needed by the build"
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.kafka.embedded import free_port
+from pipeline.runtime import free_port
 from tests.deploy.support import DEPLOY
 
 PROBE = DEPLOY / "docker" / "healthcheck.py"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from client import subscribe
-from pipeline.kafka.embedded import free_port
+from pipeline.runtime import free_port
 from tests.conftest import REPO, ws_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bench.results import (
+from pipeline.shell.bench.results import (
     SECTION_END,
     SECTION_START,
     Point,
@@ -98,7 +98,7 @@ def test_efficiency_prefers_the_raw_rate_measured_around_the_pipeline_run() -> N
 def test_cpu_table_gives_the_ceiling_of_ratio_b() -> None:
     from dataclasses import replace
 
-    from pipeline.bench.results import cpu_markdown
+    from pipeline.shell.bench.results import cpu_markdown
 
     points = [
         replace(point("cpu", "fp32", "model", 8, 60), cpu_ms_per_frame=31.0),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.cli import build_parser, main
-from pipeline.kafka.embedded import free_port
+from pipeline.runtime import free_port
+from pipeline.shell.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("up", "gateway", "worker", "broker", "topics", "replay", "models", "settings")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 
-from pipeline.metrics import GatewayMetrics, time_gc_pauses
+from pipeline.metrics import GatewayMetrics
+from pipeline.runtime import time_gc_pauses
 
 
 def _count(metrics: GatewayMetrics, generation: str) -> float:
@@ -16,7 +17,7 @@ def _count(metrics: GatewayMetrics, generation: str) -> float:
 
 def test_full_collections_are_timed_until_undone() -> None:
     metrics = GatewayMetrics()
-    undo = time_gc_pauses(metrics.gc_pause)
+    undo = time_gc_pauses(metrics.gc_paused)
     try:
         gc.collect(2)
         gc.collect(2)
@@ -33,7 +34,7 @@ def test_full_collections_are_timed_until_undone() -> None:
 
 
 def test_tuning_freezes_startup_objects_and_raises_the_young_threshold() -> None:
-    from pipeline.metrics import tune_gc_for_many_connections
+    from pipeline.runtime import tune_gc_for_many_connections
 
     before = gc.get_threshold()
     try:

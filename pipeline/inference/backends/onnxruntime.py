@@ -9,7 +9,6 @@ it runs but is slower than FP32 (no FP16 arithmetic there), which the benchmark 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,11 @@ import onnxruntime as ort
 
 from pipeline.inference.backends.base import BackendUnavailable, Done, timed
 from pipeline.inference.onnx_graph import make_batch_dynamic, to_fp16
+from pipeline.runtime import usable_cores
 
 log = logging.getLogger(__name__)
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (respects taskset/cgroup affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _provider_list(

@@ -24,10 +24,10 @@ import onnx
 import torch
 
 from pipeline.inference.backends.base import BackendUnavailable, Done
-from pipeline.inference.backends.onnxruntime import usable_cores
 from pipeline.inference.buckets import batch_buckets, bucket_for
 from pipeline.inference.onnx_graph import make_batch_dynamic
 from pipeline.inference.onnx_to_torch import onnx_to_torch
+from pipeline.runtime import usable_cores
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import schemas
-from pipeline.bench.results import Point, percentile, steady_rate
 from pipeline.config import KafkaSettings, ModelSettings, TopicSettings
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.delivery import CallbackProducer
-from pipeline.kafka.embedded import free_port
 from pipeline.kafka.tail import TopicTail
+from pipeline.runtime import free_port, pid_cpu_seconds
 from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, LocalSchemaIds
+from pipeline.shell.bench.results import Point, percentile, steady_rate
 
 STREAMS = 16
 WARMUP_BATCHES = 2
@@ -40,15 +40,6 @@ GROUP_TIMEOUT_MS = 6000
 
 class PipelineRunFailed(RuntimeError):
     """The worker exited, or did not return every frame in time."""
-
-
-def pid_cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system, every thread) of another process; 0.0 where /proc is absent."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fill_frames_topic(

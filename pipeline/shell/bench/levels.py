@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import queue
-import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -22,10 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.bench.results import Point, batch_point
 from pipeline.inference.backends.base import Backend
 from pipeline.inference.detector import Detector, Submitted
 from pipeline.inference.prepare import PreparedBatch
+from pipeline.runtime import process_cpu_seconds
+from pipeline.shell.bench.results import Point, batch_point
 from pipeline.worker.stages import STOP, OverlappedStage, Stage
 
 WARMUP_BATCHES = 2
@@ -59,12 +59,6 @@ def run_model_level(
     cpu_ms = (process_cpu_seconds() - cpu_start) * 1e3 / (batch * len(latencies))
     point = batch_point(backend.name, backend.precision, "model", batch, latencies)
     return replace(point, cpu_ms_per_frame=cpu_ms)
-
-
-def process_cpu_seconds() -> float:
-    """CPU time of this process, every thread, user and system (the OS's accounting)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def batches_for(rate: float, batch: int, seconds: float) -> int:

@@ -27,12 +27,12 @@ from rich.console import Console
 
 from connectors.replay import load_frames
 from loadgen.runner import START_MARGIN_S, LoadgenOptions, default_source, run_loadgen
-from pipeline.bench.results import replace_section
-from pipeline.bench.through_kafka import pid_cpu_seconds
 from pipeline.config import KafkaSettings, Settings, TopicSettings
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.runtime import free_port, pid_cpu_seconds
+from pipeline.shell.bench.results import replace_section
 
 SECTION_START = "<!-- bench:gateway:start -->"
 SECTION_END = "<!-- bench:gateway:end -->"

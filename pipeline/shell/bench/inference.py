@@ -23,22 +23,22 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.bench.levels import batches_for, run_detect_level, run_model_level
-from pipeline.bench.plot import plot_throughput
-from pipeline.bench.results import (
+from pipeline.config import Settings
+from pipeline.inference.backends.base import Backend, BackendUnavailable
+from pipeline.inference.backends.factory import AUTO_ORDER, Candidate, load_candidate
+from pipeline.inference.detector import Detector, choose_preparer
+from pipeline.inference.prepare import CpuPreparer
+from pipeline.runtime import usable_cores
+from pipeline.shell.bench.levels import batches_for, run_detect_level, run_model_level
+from pipeline.shell.bench.plot import plot_throughput
+from pipeline.shell.bench.results import (
     Report,
     best,
     markdown,
     ratios_markdown,
     replace_section,
 )
-from pipeline.bench.through_kafka import PipelineRunFailed, run_pipeline_level
-from pipeline.config import Settings
-from pipeline.inference.backends.base import Backend, BackendUnavailable
-from pipeline.inference.backends.factory import AUTO_ORDER, Candidate, load_candidate
-from pipeline.inference.backends.onnxruntime import usable_cores
-from pipeline.inference.detector import Detector, choose_preparer
-from pipeline.inference.prepare import CpuPreparer
+from pipeline.shell.bench.through_kafka import PipelineRunFailed, run_pipeline_level
 
 log = logging.getLogger(__name__)
 console = Console(highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.bench.results import LEVELS, Point
+from pipeline.shell.bench.results import LEVELS, Point
 
 PANEL_TITLES = {"model": "raw model", "detect": "JPEG -> detections", "pipeline": "through Kafka"}
 

@@ -115,7 +115,7 @@ def _loadgen(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
-    from pipeline.up import run_up
+    from pipeline.shell.up import run_up
 
     return run_up(
         settings,
@@ -181,14 +181,14 @@ def _media(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _bench_inference(args: argparse.Namespace, settings: config.Settings) -> int:
-    from pipeline.bench.inference import run
+    from pipeline.shell.bench.inference import run
 
     return run(args, settings)
 
 
 def _bench_gateway(args: argparse.Namespace, settings: config.Settings) -> int:
-    from loadgen.bench import run_bench
     from loadgen.runner import LoadgenOptions
+    from pipeline.shell.bench.gateway import run_bench
 
     try:
         streams = [int(n) for n in args.streams.split(",") if n.strip()]
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(inference, ("worker", "model", "log"))
     inference.set_defaults(handler=_bench_inference)
-    from pipeline.bench.arguments import add_arguments as add_bench_inference_arguments
+    from pipeline.shell.bench.arguments import add_arguments as add_bench_inference_arguments
 
     add_bench_inference_arguments(inference)
 
@@ -474,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every known failure surfaces as one clear line, not a traceback
-        from pipeline.errors import user_facing
+        from pipeline.shell.errors import user_facing
 
         message = user_facing(exc)
         if message is None:

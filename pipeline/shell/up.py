@@ -31,7 +31,8 @@ from client.subscribe import subscribe
 from connectors import samples
 from pipeline import config
 from pipeline.kafka.admin import ensure_topics, wait_for_broker
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.runtime import free_port
 
 log = logging.getLogger(__name__)
 console = Console(highlight=False, soft_wrap=True)
