@@ -71,6 +71,18 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class BrokerSettings:
+    """The embedded broker that `vae broker` and `vae up` run when no Kafka is configured."""
+
+    host: str = setting("127.0.0.1", "Interface the embedded broker listens on.")
+    port: int = setting(
+        9092,
+        "Port of the embedded broker. `vae up` fails at once, naming this setting, when the "
+        "port is taken (use VAE_KAFKA_BOOTSTRAP to join a broker already there).",
+    )
+
+
+@dataclass(frozen=True)
 class TopicSettings:
     """Topic names and how they are created (explicitly at start, never auto-created)."""
 
@@ -252,6 +264,7 @@ class Settings:
     """All sections. Services read only the sections they need."""
 
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     schema_registry: SchemaRegistrySettings = field(default_factory=SchemaRegistrySettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)

@@ -23,7 +23,7 @@ def _broker(args: argparse.Namespace, settings: config.Settings) -> int:
     from pipeline.kafka.admin import ensure_topics
     from pipeline.kafka.embedded import EmbeddedBroker
 
-    broker = EmbeddedBroker(port=args.port, host=args.host).start()
+    broker = EmbeddedBroker(port=settings.broker.port, host=settings.broker.host).start()
     kafka = config.KafkaSettings(bootstrap=broker.bootstrap)
     if settings.topics.create:
         counts = ensure_topics(kafka, settings.topics)
@@ -305,10 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "broker",
         _broker,
         "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
-        ("topics", "log"),
+        ("broker", "topics", "log"),
     )
-    broker.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
-    broker.add_argument("--port", type=int, default=9092, help="Port to listen on.")
 
     topics = command(
         "topics",
