@@ -66,9 +66,10 @@ test: $(TEST_STAMP) assets chromium ## Run every test (starts its own broker, ga
 test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, format check, and the import contracts (the layers; pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(TEST_STAMP) ## mypy --strict (with the test extras, so torch code is checked against its types)
 	$(VENV)/bin/mypy

@@ -16,14 +16,38 @@ import random
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rich.progress import Progress as RichProgress
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from client.ingest import GatewayError, IngestClient
 from connectors.sources import EncodedFrame, open_source
+from pipeline.config import setting
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """`vae replay`: real footage as N live streams."""
+
+    SECTION: ClassVar[str] = "replay"
+
+    source: str = setting(
+        "",
+        "Video file (any format PyAV reads), photo, or folder of photos.",
+        positional=True,
+        required=True,
+    )
+    streams: int = setting(1, "Number of streams.")
+    fps: float = setting(10.0, "Frames per second per stream.")
+    duration: float = setting(0.0, "Seconds to run (0: forever).")
+    gateway: str = setting("", "Gateway URL (default VAE_GATEWAY_URL).")
+    prefix: str = setting("replay", "Stream ids are PREFIX-0, PREFIX-1, ...")
+    width: int = setting(0, "Resize frames to this width (0: keep).")
+    quality: int = setting(85, "JPEG quality (1-100).")
+    max_frames: int = setting(0, "Load at most this many frames (0: all).")
 
 
 @dataclass
@@ -158,27 +182,18 @@ async def replay(
     return stats
 
 
-def run_replay(
-    *,
-    source: str,
-    gateway: str,
-    streams: int,
-    fps: float,
-    duration: float,
-    prefix: str,
-    width: int = 0,
-    quality: int = 85,
-    max_frames: int = 0,
-) -> int:
+def run_replay(options: ReplayOptions, default_gateway: str) -> int:
     """Entry point of `vae replay`."""
-    if streams < 1 or fps <= 0:
+    o = options
+    gateway = o.gateway or default_gateway
+    if o.streams < 1 or o.fps <= 0:
         raise ValueError("--streams must be at least 1 and --fps above 0")
     if not gateway.startswith(("ws://", "wss://")):
         raise InvalidURI(gateway, "the gateway URL must start with ws:// or wss://")
-    frames = load_frames(source, width, quality, max_frames)
+    frames = load_frames(o.source, o.width, o.quality, o.max_frames)
 
     async def main() -> None:
-        task = asyncio.create_task(replay(gateway, frames, streams, fps, duration, prefix))
+        task = asyncio.create_task(replay(gateway, frames, o.streams, o.fps, o.duration, o.prefix))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

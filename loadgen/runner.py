@@ -12,7 +12,7 @@ import multiprocessing
 import queue as queue_module
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,55 +25,13 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from connectors.replay import load_frames
 from loadgen.histogram import LatencyHistogram
+from loadgen.options import EXIT_ERRORS, EXIT_OK, EXIT_UNREACHABLE, LoadgenError, LoadgenOptions
 from loadgen.plot import plot_report
 from loadgen.report import Report, merge
 from loadgen.session import SessionSpec, run_session
 from loadgen.stats import SERIES_DIGITS
 
 START_MARGIN_S = 1.0  # between "everyone connected" and the first slot
-EXIT_OK, EXIT_ERRORS, EXIT_UNREACHABLE = 0, 1, 2
-
-
-class LoadgenError(RuntimeError):
-    """A run that could not happen or went wrong; the message says what to do."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_UNREACHABLE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class LoadgenOptions:
-    gateway: str
-    streams: int = 100
-    fps: float = 1.0
-    duration: float = 60.0
-    source: str = ""
-    width: int = 320
-    quality: int = 80
-    max_frames: int = 200
-    subscribe: bool = False
-    procs: int = 1
-    drain: float = 10.0
-    prefix: str = "loadgen"
-    connect_concurrency: int = 200
-    connect_timeout: float = 30.0
-    max_error_rate: float = 0.001
-    report: Path | None = None
-    plot: Path | None = None
-    live: bool = True
-
-    def validate(self) -> None:
-        if self.streams < 1:
-            raise LoadgenError("--streams must be at least 1")
-        if self.fps <= 0 or self.duration <= 0:
-            raise LoadgenError("--fps and --duration must be above 0")
-        if not 1 <= self.procs <= self.streams:
-            raise LoadgenError("--procs must be between 1 and --streams")
-        if not 0 <= self.max_error_rate <= 1:
-            raise LoadgenError("--max-error-rate is a fraction between 0 and 1")
-        if not self.gateway.startswith(("ws://", "wss://")):
-            raise LoadgenError(f"gateway URL {self.gateway!r} must start with ws:// or wss://")
 
 
 def default_source() -> str:
@@ -218,6 +176,8 @@ def run_loadgen(
     """
     console = console or Console(stderr=True)
     options.validate()
+    if not options.gateway:
+        raise LoadgenError("no gateway URL: give --gateway (or VAE_GATEWAY_URL)")
     asyncio.run(probe(options.gateway))
     source = options.source or default_source()
     frames = load_frames(source, options.width, options.quality, options.max_frames)
@@ -304,16 +264,16 @@ def run_loadgen(
     if errors and not results:
         raise LoadgenError("every loadgen process failed: " + "; ".join(errors.values()))
     config = {**asdict(options), "source": source, "frame_kb": round(frame_kb, 2)}
-    config["report"] = str(options.report) if options.report else None
-    config["plot"] = str(options.plot) if options.plot else None
+    config["report"] = options.report or None
+    config["plot"] = options.plot or None
     config["frame_size"] = f"{frames[0].width}x{frames[0].height}"
     report = merge(config, [results[i] for i in sorted(results)])
     report.render(Console())
     if options.report:
-        report.write_json(options.report)
+        report.write_json(Path(options.report))
         console.print(f"report: {options.report}")
     if options.plot:
-        plot_report(report, options.plot)
+        plot_report(report, Path(options.plot))
         console.print(f"plot: {options.plot}")
     return report, _verdict(report, options, errors, console)
 

@@ -1,9 +1,19 @@
-"""Every option of every service, in one place.
+"""Every option of every service and command, declared once.
 
 Each setting is a dataclass field with its help text. The same declaration gives the
-environment variable (``VAE_<SECTION>_<NAME>`` unless overridden), the CLI flag
-(``--<section>-<name>``), the README table (``vae settings --markdown``) and the parsing
-rules, so the three can never disagree. Precedence: CLI flag > environment > default.
+environment variable (``VAE_<SECTION>_<NAME>`` unless overridden), the CLI flag, the README
+table (``vae settings --markdown``) and the parsing rules, so they can never disagree.
+Precedence: CLI flag > environment > default.
+
+Two kinds of section use the one mechanism:
+
+- the services' settings, grouped in ``Settings`` (kafka, gateway, worker, ...): flags are
+  ``--<section>-<name>``, and any command can take any section;
+- a command's own options (``vae up``, ``vae loadgen``, the benchmarks, ...): a frozen
+  dataclass with a ``SECTION`` class variable, declared beside the code that uses it; flags
+  are ``--<name>`` (or a positional argument), environment ``VAE_<SECTION>_<NAME>``.
+
+``to_env`` turns either kind back into the environment of a child process.
 """
 
 from __future__ import annotations
@@ -27,15 +37,25 @@ def setting(
     help: str,
     *,
     env: str | None = None,
+    flag: str | None = None,
     choices: Sequence[str] | None = None,
     secret: bool = False,
+    positional: bool = False,
+    required: bool = False,
 ) -> T:
-    """Declare one setting: a default, a help text and optional parsing rules."""
+    """Declare one setting: a default, a help text and optional parsing rules.
+
+    ``positional`` (command options only) makes it an argument instead of a flag;
+    ``required`` makes an empty value an error naming the flag and the variable.
+    """
     metadata: dict[str, object] = {
         "help": help,
         "env": env,
+        "flag": flag,
         "choices": tuple(choices) if choices else None,
         "secret": secret,
+        "positional": positional,
+        "required": required,
     }
     return field(default=default, metadata=metadata)
 
@@ -148,7 +168,9 @@ class GatewaySettings:
     latest_frames: int = setting(
         10_000, "Streams whose latest frame is kept for the viewer (least recently updated go)."
     )
-    web_root: str = setting("", "Folder served at /; empty serves the bundled client/web.")
+    web_root: str = setting(
+        "", "Folder served at /; empty serves the bundled viewer (pipeline/gateway/web)."
+    )
     frame_history: int = setting(
         32,
         "Recent frames kept per stream that a subscriber names, so the viewer draws boxes on "
@@ -284,12 +306,19 @@ class OptionInfo:
     section: str
     name: str
     env: str
-    flag: str
-    kind: type
+    flag: str  # "--gateway-port", "--streams", or the metavar of a positional ("SOURCE")
+    kind: Any  # str, int, float, bool or tuple[str, ...]
     default: Any
     help: str
     choices: tuple[str, ...] | None
     secret: bool
+    positional: bool = False
+    required: bool = False
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse stores it under (unique across sections)."""
+        return f"{self.section}__{self.name}"
 
 
 def _section_class(section: str) -> type:
@@ -297,28 +326,59 @@ def _section_class(section: str) -> type:
     return hints[section]  # type: ignore[no-any-return]
 
 
+def _infos(cls: type, section: str, prefixed: bool) -> list[OptionInfo]:
+    hints = get_type_hints(cls)
+    result = []
+    for f in dataclasses.fields(cls):
+        positional = bool(f.metadata.get("positional"))
+        env = f.metadata.get("env") or f"VAE_{section}_{f.name}".upper()
+        if positional:
+            flag = f.name.upper()
+        else:
+            flag = f.metadata.get("flag") or "--" + (
+                f"{section}-{f.name}" if prefixed else f.name
+            ).replace("_", "-")
+        default = f.default
+        result.append(
+            OptionInfo(
+                section=section,
+                name=f.name,
+                env=env,
+                flag=flag,
+                kind=hints[f.name],
+                default=default,
+                help=f.metadata["help"],
+                choices=f.metadata.get("choices"),
+                secret=bool(f.metadata.get("secret")),
+                positional=positional,
+                required=bool(f.metadata.get("required")),
+            )
+        )
+    return result
+
+
 def options(sections: Iterable[str] = SECTIONS) -> list[OptionInfo]:
-    """Every setting of the given sections, in declaration order."""
+    """Every service setting of the given sections, in declaration order."""
     result = []
     for section in sections:
-        cls = _section_class(section)
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            env = f.metadata.get("env") or f"VAE_{section}_{f.name}".upper()
-            result.append(
-                OptionInfo(
-                    section=section,
-                    name=f.name,
-                    env=env,
-                    flag="--" + f"{section}-{f.name}".replace("_", "-"),
-                    kind=hints[f.name],
-                    default=f.default,
-                    help=f.metadata["help"],
-                    choices=f.metadata.get("choices"),
-                    secret=bool(f.metadata.get("secret")),
-                )
-            )
+        result += _infos(_section_class(section), section, prefixed=True)
     return result
+
+
+def command_options(cls: type, only: Iterable[str] | None = None) -> list[OptionInfo]:
+    """A command's own options (a dataclass with a SECTION), optionally a subset by name."""
+    infos = _infos(cls, section_of(cls), prefixed=False)
+    if only is None:
+        return infos
+    wanted = set(only)
+    return [o for o in infos if o.name in wanted]
+
+
+def section_of(cls: type) -> str:
+    section = getattr(cls, "SECTION", None)
+    if not isinstance(section, str):
+        raise TypeError(f"{cls.__name__} declares command options without a SECTION")
+    return section
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -338,11 +398,13 @@ def _parse(option: OptionInfo, raw: str, origin: str) -> Any:
             value = int(raw.replace("_", ""))
         elif option.kind is float:
             value = float(raw)
+        elif option.kind == tuple[str, ...]:
+            value = tuple(part.strip() for part in raw.split(",") if part.strip())
         else:
             value = raw
     except ValueError as exc:
         raise SettingsError(f"{origin}={raw!r}: expected {option.kind.__name__} ({exc})") from None
-    if option.choices is not None and value not in option.choices:
+    if option.choices is not None and value not in option.choices and value != ():
         allowed = ", ".join(repr(c) for c in option.choices)
         raise SettingsError(f"{origin}={raw!r}: must be one of {allowed}")
     if option.kind in (int, float) and value < 0:
@@ -350,28 +412,45 @@ def _parse(option: OptionInfo, raw: str, origin: str) -> Any:
     return value
 
 
+def _add(group: Any, option: OptionInfo) -> None:
+    meta = f"(env {option.env}; default {option.default!r})"
+    text = f"{option.help} {meta}".replace("%", "%%")
+    if option.positional:
+        many = option.kind == tuple[str, ...]
+        group.add_argument(
+            option.dest,
+            nargs="*" if many else "?",
+            default=None,
+            metavar=option.flag,
+            help=text,
+        )
+    elif option.kind is bool:
+        group.add_argument(
+            option.flag,
+            dest=option.dest,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=text,
+        )
+    else:
+        name = "LIST" if option.kind == tuple[str, ...] else option.kind.__name__.upper()
+        group.add_argument(option.flag, dest=option.dest, default=None, metavar=name, help=text)
+
+
 def add_arguments(parser: argparse.ArgumentParser, sections: Iterable[str] = SECTIONS) -> None:
     """Add a flag for every setting of the given sections (defaults stay None: unset)."""
     for section in sections:
         group = parser.add_argument_group(f"{section} settings")
         for option in options([section]):
-            meta = f"(env {option.env}; default {option.default!r})"
-            if option.kind is bool:
-                group.add_argument(
-                    option.flag,
-                    dest=f"{section}__{option.name}",
-                    action=argparse.BooleanOptionalAction,
-                    default=None,
-                    help=f"{option.help} {meta}",
-                )
-            else:
-                group.add_argument(
-                    option.flag,
-                    dest=f"{section}__{option.name}",
-                    default=None,
-                    metavar=option.kind.__name__.upper(),
-                    help=f"{option.help} {meta}",
-                )
+            _add(group, option)
+
+
+def add_command_options(
+    parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None
+) -> None:
+    """Add a command's own options (or the subset ``only``) to its parser."""
+    for option in command_options(cls, only):
+        _add(parser, option)
 
 
 def load(
@@ -382,18 +461,58 @@ def load(
     environ = os.environ if environ is None else environ
     values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for option in options():
-        if option.env in environ:
-            values[option.section][option.name] = _parse(option, environ[option.env], option.env)
-        if args is not None:
-            raw = getattr(args, f"{option.section}__{option.name}", None)
-            if isinstance(raw, bool):
-                values[option.section][option.name] = raw
-            elif raw is not None:
-                values[option.section][option.name] = _parse(option, str(raw), option.flag)
+        _read(option, args, environ, values[option.section])
     sections = {name: _section_class(name)(**values[name]) for name in SECTIONS}
     settings = Settings(**sections)
     validate(settings)
     return settings
+
+
+def _read(
+    option: OptionInfo,
+    args: argparse.Namespace | None,
+    environ: Mapping[str, str],
+    into: dict[str, Any],
+) -> None:
+    """The option's value from the environment, then the flag (when either gives one)."""
+    if option.env in environ:
+        into[option.name] = _parse(option, environ[option.env], option.env)
+    raw = getattr(args, option.dest, None) if args is not None else None
+    if isinstance(raw, bool):
+        into[option.name] = raw
+    elif isinstance(raw, list):
+        if raw:
+            into[option.name] = tuple(str(r) for r in raw)
+    elif raw is not None:
+        into[option.name] = _parse(option, str(raw), option.flag)
+    if option.required and not into.get(option.name, option.default):
+        how = option.flag if option.positional else f"{option.flag} (or {option.env})"
+        raise SettingsError(f"{how} is required: {option.help}")
+
+
+C = TypeVar("C")
+
+
+def load_options(
+    cls: type[C],
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    only: Iterable[str] | None = None,
+) -> C:
+    """A command's options from defaults, the environment, then its flags.
+
+    With ``only``, the options outside it keep their defaults (another command borrows a
+    subset of them and the environment of this command must not leak into it).
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in command_options(cls, only):
+        _read(option, args, environ, values)
+    instance = cls(**values)
+    check = getattr(instance, "validate", None)
+    if callable(check):
+        check()
+    return instance
 
 
 def validate(settings: Settings) -> None:
@@ -416,20 +535,39 @@ def validate(settings: Settings) -> None:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")
 
 
-def to_env(settings: Settings) -> dict[str, str]:
-    """The environment that reproduces these settings in a child process."""
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def to_env(*parts: Any) -> dict[str, str]:
+    """The environment that reproduces these settings (a Settings, or a command's options)
+    in a child process: the one way settings travel to children."""
     env = {}
-    for option in options():
-        value = getattr(getattr(settings, option.section), option.name)
-        env[option.env] = str(value).lower() if isinstance(value, bool) else str(value)
+    for part in parts:
+        if isinstance(part, Settings):
+            for option in options():
+                env[option.env] = _env_value(getattr(getattr(part, option.section), option.name))
+        else:
+            for option in command_options(type(part)):
+                env[option.env] = _env_value(getattr(part, option.name))
     return env
 
 
 def markdown_table(sections: Iterable[str] = SECTIONS) -> str:
-    """The README's settings table."""
+    """The README's table of the services' settings."""
+    return options_table(options(sections))
+
+
+def options_table(infos: Iterable[OptionInfo]) -> str:
+    """A Markdown table of options: variable, flag, default, meaning."""
     lines = ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|"]
-    for option in options(sections):
-        default = "(empty)" if option.default == "" else f"`{option.default}`"
+    for option in infos:
+        shown = _env_value(option.default)
+        default = "(empty)" if shown == "" else f"`{shown}`"
         text = option.help.replace("|", "\\|")
         if option.choices:
             text += (

@@ -1,11 +1,11 @@
-"""Rewrite the settings table in README.md from pipeline/config.py (run by `make docs`)."""
+"""Rewrite the settings tables in README.md from their declarations (run by `make docs`)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from pipeline.config import markdown_table
+from pipeline.shell.cli import markdown
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
@@ -13,7 +13,7 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 def rendered(readme: str) -> str:
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{markdown_table()}\n{END}{tail}"
+    return f"{head}{START}\n{markdown()}\n{END}{tail}"
 
 
 def main() -> int:

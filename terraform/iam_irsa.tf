@@ -52,7 +52,8 @@ resource "aws_iam_role" "pod" {
 
 # ---- the engine's roles ------------------------------------------------------------------
 
-data "aws_iam_policy_document" "gateway" {
+# Both services connect and produce idempotently (enable.idempotence=true).
+data "aws_iam_policy_document" "idempotent_producer" {
   statement {
     sid = "Cluster"
     actions = [
@@ -62,6 +63,10 @@ data "aws_iam_policy_document" "gateway" {
     ]
     resources = [aws_msk_cluster.main.arn]
   }
+}
+
+data "aws_iam_policy_document" "gateway" {
+  source_policy_documents = [data.aws_iam_policy_document.idempotent_producer.json]
   statement {
     sid       = "ProduceFrames"
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
@@ -82,15 +87,7 @@ data "aws_iam_policy_document" "gateway" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  statement {
-    sid = "Cluster"
-    actions = [
-      "kafka-cluster:Connect",
-      "kafka-cluster:DescribeCluster",
-      "kafka-cluster:WriteDataIdempotently",
-    ]
-    resources = [aws_msk_cluster.main.arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.idempotent_producer.json]
   statement {
     sid       = "ConsumeFrames"
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]

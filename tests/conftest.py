@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -23,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from connectors import samples
-from pipeline import config
+from pipeline import children, config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.runtime import free_port
+from pipeline.topics import engine_topics
 from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,17 +76,16 @@ class Stack:
 
 
 @dataclass
-class Service:
-    """A `vae` process started by a test; logs to a file shown when a test fails."""
+class Service(children.Child):
+    """A `vae` process started by a test; logs to a file shown when a test fails.
 
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    A pipeline.children.Child: it dies with the test run, even one killed outright.
+    """
+
     http: str = ""
 
     def log(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.tail(lines)
 
     def wait_http(self, path: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -106,14 +104,8 @@ class Service:
         raise AssertionError(f"{self.name}: {path} not ready in {timeout:.0f} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        """``sig``, then SIGKILL after ``timeout``; the exit code."""
+        return children.stop([self], grace_s=timeout, sig=sig)[self.name]
 
 
 @pytest.fixture
@@ -133,7 +125,7 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
         "VAE_LOG_LEVEL": "INFO",
     }
     settings = config.load(environ=env)
-    ensure_topics(settings.kafka, settings.topics)
+    ensure_topics(settings.kafka, engine_topics(settings.topics).all())
     running = Stack(broker.bootstrap, settings, env, tmp_path)
     yield running
     for service in reversed(running.processes):
@@ -143,16 +135,8 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
 def start_service(
     stack: Stack, name: str, args: list[str], env: dict[str, str] | None = None, http: str = ""
 ) -> Service:
-    log_path = stack.log_dir / f"{name}.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env or stack.env,
-            cwd=REPO,
-        )
-    service = Service(name, process, log_path, http)
+    child = children.spawn_vae(name, args, env=env or stack.env, log_dir=stack.log_dir, cwd=REPO)
+    service = Service(child.name, child.process, child.log_path, http)
     stack.processes.append(service)
     return service
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import schemas
 from pipeline.config import Settings
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
-from pipeline.serde import AvroEncoder, FrameRecord, SchemaIds
+from pipeline.serde import FrameRecord
+from pipeline.topics import TopicWriter
 
 
 @dataclass
@@ -29,14 +29,10 @@ class GatewayContext:
 
     settings: Settings
     producer: AsyncProducer
-    frame_encoder: AvroEncoder[FrameRecord]
+    frames: TopicWriter[FrameRecord]
     metrics: GatewayMetrics
     hub: FanoutHub = field(default_factory=FanoutHub)
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))
     readiness: Readiness = field(default_factory=Readiness)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def frame_encoder(settings: Settings, ids: SchemaIds) -> AvroEncoder[FrameRecord]:
-    return AvroEncoder(schemas.load(schemas.FRAME), ids, f"{settings.topics.frames}-value")

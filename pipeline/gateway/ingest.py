@@ -21,7 +21,7 @@ from pipeline.kafka.producer import Delivered, DeliveryFailed, QueueFull
 from pipeline.protocol import messages
 from pipeline.protocol.envelope import IngestError, parse_ingest_message
 from pipeline.protocol.routes import Ingest
-from pipeline.serde import FrameRecord
+from pipeline.serde import frame_record
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
     """Serve one camera's socket until it closes."""
     settings, metrics = ctx.settings, ctx.metrics
     max_bytes = settings.gateway.max_frame_bytes
-    topic = settings.topics.frames
+    frames = ctx.frames
     wait_s = settings.gateway.backpressure_timeout_ms / 1000.0
     key = route.stream_id.encode()
     pending: asyncio.Queue[Pending | None] = asyncio.Queue(MAX_PENDING_PER_SOCKET)
@@ -117,19 +117,18 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
                 continue
             frame_id = frame.frame_id if frame.frame_id is not None else sequence
             sequence += 1
-            record: FrameRecord = {
-                "stream_id": route.stream_id,
-                "frame_id": frame_id,
-                "capture_ts_us": frame.capture_ts_us or received_us,
-                "gateway_ts_us": received_us,
-                "width": frame.width,
-                "height": frame.height,
-                "encoding": "JPEG",
-                "image": frame.image,
-            }
-            value = ctx.frame_encoder.encode(record)
+            record = frame_record(
+                stream_id=route.stream_id,
+                frame_id=frame_id,
+                capture_ts_us=frame.capture_ts_us or received_us,
+                gateway_ts_us=received_us,
+                width=frame.width,
+                height=frame.height,
+                image=frame.image,
+            )
+            value = frames.value(record)
             try:
-                delivery = await ctx.producer.produce_waiting(topic, key, value, wait_s)
+                delivery = await ctx.producer.produce_waiting(frames.topic, key, value, wait_s)
             except QueueFull as exc:
                 metrics.frames_rejected.labels("overloaded").inc()
                 await ws.send(messages.error("overloaded", str(exc), frame_id))

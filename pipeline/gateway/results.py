@@ -7,12 +7,12 @@ import contextlib
 import time
 from typing import NamedTuple
 
-import schemas
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext
 from pipeline.kafka.tail import TopicTail
 from pipeline.protocol import messages
-from pipeline.serde import AvroDecoder, DetectionsRecord, SchemaIds
+from pipeline.serde import SchemaIds
+from pipeline.topics import engine_topics
 
 
 class Outgoing(NamedTuple):
@@ -26,7 +26,7 @@ def start_results_feed(
     settings: Settings, ids: SchemaIds, ctx: GatewayContext, loop: asyncio.AbstractEventLoop
 ) -> TopicTail[Outgoing]:
     """Follow the detections topic and publish each record to the hub."""
-    decoder: AvroDecoder[DetectionsRecord] = AvroDecoder(schemas.load(schemas.DETECTIONS), ids)
+    decoder = engine_topics(settings.topics).detections.reader(ids)
 
     def handle(_key: bytes | None, value: bytes) -> Outgoing:
         # Runs on the consumer thread.

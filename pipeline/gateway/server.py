@@ -13,7 +13,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from pipeline.config import Settings
-from pipeline.gateway.context import GatewayContext, frame_encoder
+from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import StaticFiles, http_response
@@ -22,14 +22,15 @@ from pipeline.gateway.results import start_results_feed
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.gateway.subscribe import handle_subscribe
 from pipeline.kafka import producer_config
-from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.admin import ensure_topics, missing_topics
 from pipeline.kafka.producer import AsyncProducer
+from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
 from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
-from pipeline.serde import schema_ids_from
+from pipeline.topics import engine_topics
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,12 @@ log = logging.getLogger(__name__)
 async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
     """Ready = the broker answers, both topics exist, and the results feed is positioned."""
     loop = asyncio.get_running_loop()
-    wanted = (ctx.settings.topics.frames, ctx.settings.topics.detections)
+    wanted = engine_topics(ctx.settings.topics).all()
     state = ctx.readiness
     while not ctx.closing.is_set():
         try:
             existing = await loop.run_in_executor(None, ctx.producer.list_topics, 2.0)
-            missing = [t for t in wanted if t not in existing]
+            missing = missing_topics(existing, wanted)
             if missing:
                 state.ready, state.reason = False, f"topics missing: {', '.join(missing)}"
             elif not tail.ready.is_set():
@@ -63,8 +64,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     ids = await loop.run_in_executor(
         None, schema_ids_from, settings.schema_registry.url, settings.schema_registry.basic_auth
     )
+    topics = engine_topics(settings.topics)
     if settings.topics.create:
-        await loop.run_in_executor(None, ensure_topics, settings.kafka, settings.topics)
+        await loop.run_in_executor(None, ensure_topics, settings.kafka, topics.all())
     producer = AsyncProducer(
         producer_config(
             settings.kafka,
@@ -79,7 +81,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     ctx = GatewayContext(
         settings=settings,
         producer=producer,
-        frame_encoder=await loop.run_in_executor(None, frame_encoder, settings, ids),
+        frames=await loop.run_in_executor(None, topics.frames.writer, ids),
         metrics=GatewayMetrics(),
         hub=hub,
         streams=StreamRegistry(gw.latest_frames),

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from pipeline.serde.records import DetectedObjectRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +32,3 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.confidence)
-
-    def to_records(self, labels: Sequence[str]) -> list[DetectedObjectRecord]:
-        """The Avro shape of these boxes (labels looked up by class id)."""
-        boxes = self.xyxy.tolist()
-        return [
-            {
-                "class_id": int(c),
-                "label": labels[c] if 0 <= c < len(labels) else f"class{c}",
-                "score": float(s),
-                "x1": b[0],
-                "y1": b[1],
-                "x2": b[2],
-                "y2": b[3],
-            }
-            for b, s, c in zip(boxes, self.confidence.tolist(), self.class_id.tolist(), strict=True)
-        ]

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from pipeline.inference.backends.base import Backend, InferenceHandle
-from pipeline.inference.buckets import bucket_for
+from pipeline.inference.backends.buckets import bucket_for
 from pipeline.inference.detections import Detections
-from pipeline.inference.prepare import CpuPreparer, PreparedBatch, Preparer
-from pipeline.inference.yolox import detections_from_candidates, select_candidates
+from pipeline.inference.postprocess.yolox import detections_from_candidates, select_candidates
+from pipeline.inference.preprocess.batch import CpuPreparer, PreparedBatch, Preparer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def choose_preparer(
 ) -> Preparer:
     """GPU decode and letterbox for torch on CUDA (when allowed); the CPU otherwise."""
     if gpu_preprocess and backend.device == "cuda" and backend.name.startswith("torch"):
-        from pipeline.inference.torch_preprocess import TorchPreparer, nvjpeg_available
+        from pipeline.inference.preprocess.torch import TorchPreparer, nvjpeg_available
 
         nvjpeg, why = nvjpeg_available()
         log.info(
@@ -124,7 +124,7 @@ class Detector:
             if isinstance(raw, np.ndarray):
                 candidates = select_candidates(raw, size, self.conf_threshold)
             else:  # a torch tensor on the backend's device
-                from pipeline.inference.torch_postprocess import select_candidates_torch
+                from pipeline.inference.postprocess.torch import select_candidates_torch
 
                 candidates = select_candidates_torch(raw, size, self.conf_threshold)
             detections = detections_from_candidates(

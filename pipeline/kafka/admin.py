@@ -4,48 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from pipeline.config import KafkaSettings, TopicSettings
+from pipeline.config import KafkaSettings
 from pipeline.kafka.clients import common_config
+from pipeline.topics import Topic
 
 log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(RuntimeError):
     """No broker answered at the configured bootstrap servers."""
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """A topic as the engine wants it."""
-
-    name: str
-    partitions: int
-    config: dict[str, str]
-
-
-def wanted_topics(topics: TopicSettings) -> list[TopicSpec]:
-    """The frames and detections topics with their partition counts and retention."""
-    return [
-        TopicSpec(
-            topics.frames,
-            topics.frames_partitions,
-            {
-                "retention.ms": str(topics.frames_retention_ms),
-                "max.message.bytes": str(topics.max_message_bytes),
-                "cleanup.policy": "delete",
-            },
-        ),
-        TopicSpec(
-            topics.detections,
-            topics.detections_partitions,
-            {"retention.ms": str(topics.detections_retention_ms), "cleanup.policy": "delete"},
-        ),
-    ]
 
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
@@ -79,19 +52,24 @@ def wait_for_broker(kafka: KafkaSettings, timeout: float = 30.0) -> None:
     )
 
 
+def missing_topics(existing: Iterable[str], wanted: Iterable[Topic[Any]]) -> list[str]:
+    """Names of the wanted topics that do not exist (for creation and readiness checks)."""
+    have = set(existing)
+    return [topic.name for topic in wanted if topic.name not in have]
+
+
 def ensure_topics(
-    kafka: KafkaSettings, topics: TopicSettings, timeout: float = 30.0
+    kafka: KafkaSettings, topics: Sequence[Topic[Any]], timeout: float = 30.0
 ) -> dict[str, int]:
-    """Create missing topics with the configured partitions; return every topic's count."""
+    """Create missing topics as declared; return every wanted topic's partition count."""
     admin = admin_client(kafka)
     existing = topic_partitions(admin, timeout=timeout)
-    specs = wanted_topics(topics)
-    missing = [s for s in specs if s.name not in existing]
+    missing = [t for t in topics if t.name in missing_topics(existing, topics)]
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(s.name, s.partitions, topics.replication_factor, config=s.config)
-                for s in missing
+                NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.config))
+                for t in missing
             ],
             request_timeout=timeout,
         )
@@ -106,24 +84,18 @@ def ensure_topics(
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             existing = topic_partitions(admin, timeout=timeout)
-            if all(s.name in existing for s in specs):
+            if not missing_topics(existing, topics):
                 break
             time.sleep(0.1)
-    for spec in specs:
-        have = existing.get(spec.name)
+    for topic in topics:
+        have = existing.get(topic.name)
         if have is None:
-            raise BrokerUnavailable(f"topic {spec.name} was not created in {timeout:.0f} s")
-        if have != spec.partitions:
+            raise BrokerUnavailable(f"topic {topic.name} was not created in {timeout:.0f} s")
+        if have != topic.partitions:
             log.warning(
                 "topic %s has %d partitions, settings ask for %d: kept as it is",
-                spec.name,
+                topic.name,
                 have,
-                spec.partitions,
+                topic.partitions,
             )
-    return {s.name: existing[s.name] for s in specs}
-
-
-def missing_topics(admin: AdminClient, topics: TopicSettings, timeout: float = 2.0) -> list[str]:
-    """Which of the engine's topics do not exist (for readiness checks)."""
-    existing = topic_partitions(admin, timeout=timeout)
-    return [s.name for s in wanted_topics(topics) if s.name not in existing]
+    return {t.name: existing[t.name] for t in topics}

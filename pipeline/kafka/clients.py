@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from typing import Any
 
 from pipeline.config import KafkaSettings, SettingsError
@@ -123,6 +124,22 @@ def consumer_config(
             # librdkafka's 500 ms default would be added to every frame's latency on an
             # idle partition; real-time frames want the broker to answer quickly.
             "fetch.wait.max.ms": 10,
+        }
+    )
+    return conf
+
+
+def tail_config(kafka: KafkaSettings, role: str = "tail") -> dict[str, Any]:
+    """A consumer that assigns partitions itself (no group membership, nothing committed)."""
+    conf = common_config(kafka, role)
+    conf.update(
+        {
+            # librdkafka wants a group id even for assign(); nothing is ever committed.
+            "group.id": f"vae-{role}-{uuid.uuid4().hex[:12]}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "fetch.wait.max.ms": 10,
+            "fetch.min.bytes": 1,
         }
     )
     return conf

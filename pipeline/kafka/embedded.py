@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +19,7 @@ from types import TracebackType
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from pipeline import children
 from pipeline.runtime import free_port
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ class EmbeddedBroker:
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: children.Child | None = None
 
     @property
     def pid(self) -> int | None:
         """The broker process's id while it runs (benchmarks read its CPU time)."""
-        return self._process.pid if self._process is not None else None
+        return self._child.pid if self._child is not None else None
 
     @property
     def bootstrap(self) -> str:
@@ -75,22 +75,23 @@ class EmbeddedBroker:
         ]
         env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
         env.setdefault("RUST_LOG", "warn")
-        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        # Its own session (a Ctrl-C reaches only its parent, which stops it last) and killed
+        # with its parent: a broker must not outlive `vae up` or a test run killed outright.
+        self._child = children.spawn(
+            "broker", command, env=env, log_path=self.log_file, append=True, new_session=True
+        )
         try:
-            self._process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        finally:
-            if self.log_file:
-                out.close()  # type: ignore[union-attr]
-        self._wait_ready(timeout)
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
         log.info("embedded broker (Tansu, in memory) listening on %s", self.bootstrap)
         return self
 
     def _exited(self) -> bool:
-        if self._process is not None and self._process.poll() is not None:
+        if self._child is not None and not self._child.running():
             raise EmbeddedBrokerError(
-                f"embedded broker exited with code {self._process.returncode} "
+                f"embedded broker exited with code {self._child.returncode} "
                 f"(port {self.port} in use?)" + (f"; see {self.log_file}" if self.log_file else "")
             )
         return False
@@ -117,18 +118,13 @@ class EmbeddedBroker:
         )
 
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._child is not None and self._child.running()
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace_s`` (it keeps nothing worth a longer wait)."""
+        child, self._child = self._child, None
+        if child is not None:
+            children.stop([child], grace_s=grace_s)
 
     def __enter__(self) -> EmbeddedBroker:
         # `with EmbeddedBroker().start() as b` must not start a second broker on the port.

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from pipeline.config import KafkaSettings
-from pipeline.kafka.clients import common_config
+from pipeline.kafka.clients import tail_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,18 +35,7 @@ class TopicTail(Generic[T]):
         *,
         refresh_s: float = 30.0,
     ) -> None:
-        conf: dict[str, Any] = common_config(kafka, "tail")
-        conf.update(
-            {
-                # librdkafka wants a group id even for assign(); nothing is ever committed.
-                "group.id": f"vae-tail-{uuid.uuid4().hex[:12]}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 10,
-                "fetch.min.bytes": 1,
-            }
-        )
-        self._consumer = Consumer(conf)
+        self._consumer = Consumer(tail_config(kafka))
         self._topic = topic
         self._handle = handle
         self._deliver = deliver

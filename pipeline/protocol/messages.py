@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
-
-from pipeline.serde.records import DetectionsRecord
 
 
 def ack(
@@ -33,8 +32,9 @@ def hello(kind: str, **fields: Any) -> str:
     return json.dumps({"type": "hello", "endpoint": kind, **fields})
 
 
-def detections(record: DetectionsRecord) -> str:
-    """One Detections record as the subscribe socket's JSON (boxes as [x1, y1, x2, y2])."""
+def detections(record: Mapping[str, Any]) -> str:
+    """One Detections record (schemas/detections.avsc, as decoded) as the subscribe socket's
+    JSON, boxes as [x1, y1, x2, y2]."""
     timings = record["timings"]
     body = {
         "type": "detections",

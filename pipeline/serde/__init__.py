@@ -1,8 +1,16 @@
 """Avro encoding of the topics' records in the Confluent wire format."""
 
 from pipeline.serde.avro import AvroDecoder, AvroEncoder, SerdeError
-from pipeline.serde.records import DetectedObjectRecord, DetectionsRecord, FrameRecord, StageTimings
-from pipeline.serde.registry import LocalSchemaIds, RegistrySchemaIds, SchemaIds, schema_ids_from
+from pipeline.serde.records import (
+    DetectedObjectRecord,
+    DetectionsRecord,
+    FrameRecord,
+    StageTimings,
+    detected_objects,
+    detections_record,
+    frame_record,
+)
+from pipeline.serde.registry import LocalSchemaIds, SchemaIds, UnknownSchemaError
 
 __all__ = [
     "AvroDecoder",
@@ -11,9 +19,11 @@ __all__ = [
     "DetectionsRecord",
     "FrameRecord",
     "LocalSchemaIds",
-    "RegistrySchemaIds",
     "SchemaIds",
     "SerdeError",
     "StageTimings",
-    "schema_ids_from",
+    "UnknownSchemaError",
+    "detected_objects",
+    "detections_record",
+    "frame_record",
 ]

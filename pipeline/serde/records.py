@@ -1,8 +1,13 @@
-"""The shapes of the two topics' records, as fastavro reads and writes them (plain dicts)."""
+"""The shapes of the topics' records, as fastavro reads and writes them (plain dicts), and
+the builders that assemble them."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import Protocol, TypedDict
+
+import numpy as np
+import numpy.typing as npt
 
 
 class FrameRecord(TypedDict):
@@ -55,3 +60,83 @@ class DetectionsRecord(TypedDict):
     worker: str
     timings: StageTimings
     objects: list[DetectedObjectRecord]
+
+
+# --- builders: the one place each record is assembled --------------------------------
+
+
+class Boxes(Protocol):
+    """What detected_objects reads: the engine's Detections container has this shape."""
+
+    @property
+    def xyxy(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def confidence(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def class_id(self) -> npt.NDArray[np.int32]: ...
+
+
+def frame_record(
+    *,
+    stream_id: str,
+    frame_id: int,
+    capture_ts_us: int,
+    gateway_ts_us: int,
+    width: int,
+    height: int,
+    image: bytes,
+) -> FrameRecord:
+    """A frame as the gateway publishes it (JPEG inline)."""
+    return {
+        "stream_id": stream_id,
+        "frame_id": frame_id,
+        "capture_ts_us": capture_ts_us,
+        "gateway_ts_us": gateway_ts_us,
+        "width": width,
+        "height": height,
+        "encoding": "JPEG",
+        "image": image,
+    }
+
+
+def detected_objects(boxes: Boxes, labels: Sequence[str]) -> list[DetectedObjectRecord]:
+    """The Avro shape of one image's boxes (labels looked up by class id)."""
+    return [
+        {
+            "class_id": int(c),
+            "label": labels[c] if 0 <= c < len(labels) else f"class{c}",
+            "score": float(s),
+            "x1": b[0],
+            "y1": b[1],
+            "x2": b[2],
+            "y2": b[3],
+        }
+        for b, s, c in zip(
+            boxes.xyxy.tolist(), boxes.confidence.tolist(), boxes.class_id.tolist(), strict=True
+        )
+    ]
+
+
+def detections_record(
+    frame: FrameRecord,
+    objects: list[DetectedObjectRecord],
+    *,
+    worker_ts_us: int,
+    model: str,
+    worker: str,
+    timings: StageTimings,
+) -> DetectionsRecord:
+    """The detections of one frame, carrying the frame's identity and times."""
+    return {
+        "stream_id": frame["stream_id"],
+        "frame_id": frame["frame_id"],
+        "capture_ts_us": frame["capture_ts_us"],
+        "gateway_ts_us": frame["gateway_ts_us"],
+        "worker_ts_us": worker_ts_us,
+        "width": frame["width"],
+        "height": frame["height"],
+        "model": model,
+        "worker": worker,
+        "timings": timings,
+        "objects": objects,
+    }

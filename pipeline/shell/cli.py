@@ -1,4 +1,11 @@
-"""`vae`: one command for every part of the engine."""
+"""`vae`: one command for every part of the engine and the tools around it.
+
+The shell is the top layer: it may import the engine (pipeline.*), the connectors, loadgen
+and the client; nothing imports it. Each command is one entry of ``COMMANDS``: the service
+sections it takes (``--<section>-<name>`` flags) and its own option classes (declared once,
+beside the code that uses them, with ``pipeline.config.setting``). Heavy modules are
+imported inside the handlers, so `vae --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +14,62 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
+from connectors.replay import ReplayOptions
+from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
 from pipeline.logs import setup_logging
+from pipeline.shell.bench.options import BenchGatewayOptions, BenchInferenceOptions
+from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
 
 log = logging.getLogger("vae")
+OptionsT = TypeVar("OptionsT")
 
-Handler = Callable[[argparse.Namespace, config.Settings], int]
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a handler gets: the services' settings and the command's own options."""
+
+    settings: config.Settings
+    chosen: dict[type, Any]
+
+    def options(self, cls: type[OptionsT]) -> OptionsT:
+        found: OptionsT = self.chosen[cls]
+        return found
 
 
-def _broker(args: argparse.Namespace, settings: config.Settings) -> int:
+Handler = Callable[[Invocation], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `vae` command: its name (``bench gateway`` for a nested one), help and options."""
+
+    name: str
+    help: str
+    handler: Handler
+    sections: tuple[str, ...] = ()
+    options: tuple[tuple[type, tuple[str, ...] | None], ...] = ()  # (class, subset or all)
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+def _broker(run: Invocation) -> int:
     from pipeline.kafka.admin import ensure_topics
     from pipeline.kafka.embedded import EmbeddedBroker
+    from pipeline.topics import engine_topics
 
+    settings = run.settings
     broker = EmbeddedBroker(port=settings.broker.port, host=settings.broker.host).start()
     kafka = config.KafkaSettings(bootstrap=broker.bootstrap)
     if settings.topics.create:
-        counts = ensure_topics(kafka, settings.topics)
+        counts = ensure_topics(kafka, engine_topics(settings.topics).all())
         log.info("topics: %s", ", ".join(f"{k} ({v} partitions)" for k, v in counts.items()))
     print(f"embedded broker ready: VAE_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
     stopped = threading.Event()
@@ -41,71 +84,49 @@ def _broker(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
-def _topics(args: argparse.Namespace, settings: config.Settings) -> int:
+def _topics(run: Invocation) -> int:
     from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.topics import engine_topics
 
-    wait_for_broker(settings.kafka, timeout=args.wait)
-    for name, partitions in ensure_topics(settings.kafka, settings.topics).items():
+    settings = run.settings
+    wait_for_broker(settings.kafka, timeout=run.options(WaitOptions).wait)
+    for name, partitions in ensure_topics(
+        settings.kafka, engine_topics(settings.topics).all()
+    ).items():
         print(f"{name}: {partitions} partitions")
     return 0
 
 
-def _gateway(args: argparse.Namespace, settings: config.Settings) -> int:
+def _gateway(run: Invocation) -> int:
     from pipeline.gateway.server import run_gateway
     from pipeline.kafka.admin import wait_for_broker
 
-    wait_for_broker(settings.kafka, timeout=args.wait)
-    run_gateway(settings)
+    wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
+    run_gateway(run.settings)
     return 0
 
 
-def _worker(args: argparse.Namespace, settings: config.Settings) -> int:
+def _worker(run: Invocation) -> int:
     from pipeline.kafka.admin import wait_for_broker
     from pipeline.worker.app import run_worker
 
-    wait_for_broker(settings.kafka, timeout=args.wait)
-    return run_worker(settings)
+    wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
+    return run_worker(run.settings)
 
 
-def _replay(args: argparse.Namespace, settings: config.Settings) -> int:
+def _replay(run: Invocation) -> int:
     from connectors.replay import run_replay
 
-    return run_replay(
-        source=args.source,
-        gateway=args.gateway or settings.client.gateway_url,
-        streams=args.streams,
-        fps=args.fps,
-        duration=args.duration,
-        prefix=args.prefix,
-        width=args.width,
-        quality=args.quality,
-        max_frames=args.max_frames,
-    )
+    return run_replay(run.options(ReplayOptions), run.settings.client.gateway_url)
 
 
-def _loadgen(args: argparse.Namespace, settings: config.Settings) -> int:
-    from loadgen.runner import LoadgenError, LoadgenOptions, run_loadgen
+def _loadgen(run: Invocation) -> int:
+    from dataclasses import replace
 
-    options = LoadgenOptions(
-        gateway=args.gateway or settings.client.gateway_url,
-        streams=args.streams,
-        fps=args.fps,
-        duration=args.duration,
-        source=args.source,
-        width=args.width,
-        quality=args.quality,
-        max_frames=args.max_frames,
-        subscribe=args.subscribe,
-        procs=args.procs,
-        drain=args.drain,
-        prefix=args.prefix,
-        connect_concurrency=args.connect_concurrency,
-        connect_timeout=args.connect_timeout,
-        max_error_rate=args.max_error_rate,
-        report=Path(args.report) if args.report else None,
-        plot=Path(args.plot) if args.plot else None,
-        live=not args.no_live,
-    )
+    from loadgen.runner import run_loadgen
+
+    options = run.options(LoadgenOptions)
+    options = replace(options, gateway=options.gateway or run.settings.client.gateway_url)
     try:
         _, code = run_loadgen(options)
     except LoadgenError as exc:
@@ -114,18 +135,19 @@ def _loadgen(args: argparse.Namespace, settings: config.Settings) -> int:
     return code
 
 
-def _up(args: argparse.Namespace, settings: config.Settings) -> int:
+def _up(run: Invocation) -> int:
     from pipeline.shell.up import run_up
 
+    o = run.options(UpOptions)
     return run_up(
-        settings,
-        source=args.source,
-        streams=args.streams,
-        fps=args.fps,
-        workers=args.workers,
-        duration=args.duration,
-        explicit_bootstrap=bool(settings.kafka.bootstrap),
-        log_dir=Path(args.log_dir),
+        run.settings,
+        source=o.source,
+        streams=o.streams,
+        fps=o.fps,
+        workers=o.workers,
+        duration=o.duration,
+        explicit_bootstrap=bool(run.settings.kafka.bootstrap),
+        log_dir=Path(o.log_dir),
     )
 
 
@@ -137,91 +159,98 @@ def _download_with_bar(label: str, fetch: Callable[..., Path]) -> Path:
         return fetch(progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _models(args: argparse.Namespace, settings: config.Settings) -> int:
+def _assets(
+    action: str,
+    names: Iterable[str],
+    locate: Callable[[str], object],
+    not_found: type[Exception],
+    fetch: Callable[[str], Callable[..., Path]],
+) -> int:
+    """where / ensure / fetch over a catalogue, shared by `vae models` and `vae media`."""
+    wanted = list(names)
+    if action in ("where", "ensure"):
+        missing = []
+        for name in wanted:
+            try:
+                print(f"{name}: {locate(name)}")
+            except not_found as exc:
+                missing.append(name)
+                if action == "where":
+                    print(f"{name}: {exc}")
+        if action == "where" or not missing:
+            return 0
+        wanted = missing
+    for name in wanted:
+        path = _download_with_bar(name, fetch(name))
+        print(f"{name}: {path} (sha256 verified)")
+    return 0
+
+
+def _models(run: Invocation) -> int:
     from pipeline.inference.model_files import CATALOGUE, ModelNotFound, fetch, locate, sha256_of
 
-    if args.action in ("where", "ensure"):
-        missing = []
-        for name in args.names or list(CATALOGUE):
-            try:
-                path = locate(name, settings.model.dir)
-                print(f"{name}: {path} (sha256 {sha256_of(path)[:16]}...)")
-            except ModelNotFound as exc:
-                missing.append(name)
-                if args.action == "where":
-                    print(f"{name}: {exc}")
-        if args.action == "where" or not missing:
-            return 0
-        args.names = missing
-    for name in args.names or list(CATALOGUE):
-        path = _download_with_bar(f"{name}.onnx", partial(fetch, name, Path(args.dest)))
-        print(f"{name}: {path} (sha256 verified)")
-    return 0
+    o = run.options(AssetOptions)
+
+    def where(name: str) -> str:
+        path = locate(name, run.settings.model.dir)
+        return f"{path} (sha256 {sha256_of(path)[:16]}...)"
+
+    return _assets(
+        o.action,
+        o.names or CATALOGUE,
+        where,
+        ModelNotFound,
+        lambda name: partial(fetch, name, Path(o.dest or "models")),
+    )
 
 
-def _media(args: argparse.Namespace, settings: config.Settings) -> int:
+def _media(run: Invocation) -> int:
     from connectors import samples
 
-    if args.action in ("where", "ensure"):
-        missing = []
-        for name in args.names or list(samples.SAMPLES):
-            try:
-                print(f"{name}: {samples.locate(name)}")
-            except samples.SampleNotFound as exc:
-                missing.append(name)
-                if args.action == "where":
-                    print(f"{name}: {exc}")
-        if args.action == "where" or not missing:
-            return 0
-        args.names = missing
-    for name in args.names or list(samples.SAMPLES):
-        path = _download_with_bar(name, partial(samples.fetch, name, Path(args.dest)))
-        print(f"{name}: {path} (sha256 verified)")
-    return 0
+    o = run.options(AssetOptions)
+    return _assets(
+        o.action,
+        o.names or samples.SAMPLES,
+        samples.locate,
+        samples.SampleNotFound,
+        lambda name: partial(samples.fetch, name, Path(o.dest or "media")),
+    )
 
 
-def _bench_inference(args: argparse.Namespace, settings: config.Settings) -> int:
-    from pipeline.shell.bench.inference import run
+def _bench_inference(run: Invocation) -> int:
+    from pipeline.shell.bench.inference import run as run_bench_inference
 
-    return run(args, settings)
+    return run_bench_inference(run.options(BenchInferenceOptions), run.settings)
 
 
-def _bench_gateway(args: argparse.Namespace, settings: config.Settings) -> int:
-    from loadgen.runner import LoadgenOptions
+def _bench_gateway(run: Invocation) -> int:
+    from dataclasses import replace
+
     from pipeline.shell.bench.gateway import run_bench
 
-    try:
-        streams = [int(n) for n in args.streams.split(",") if n.strip()]
-    except ValueError:
-        print("vae bench gateway: --streams takes numbers, e.g. 1000,5000", file=sys.stderr)
-        return 2
-    options = LoadgenOptions(
+    bench = run.options(BenchGatewayOptions)
+    load = replace(
+        run.options(LoadgenOptions),
         gateway="ws://127.0.0.1:0",  # each row starts its own gateway
-        fps=args.fps,
-        duration=args.duration,
-        procs=args.procs,
-        source=args.source,
-        width=args.width,
-        quality=args.quality,
-        max_frames=args.max_frames,
         max_error_rate=1.0,  # a benchmark reports losses; it does not stop on them
     )
     return run_bench(
-        settings,
-        options,
-        streams,
-        args.ceiling_seconds,
-        Path(args.out),
-        Path(args.markdown) if args.markdown else None,
-        Path(args.plot) if args.plot else None,
+        run.settings,
+        load,
+        bench.stream_counts(),
+        bench.ceiling_seconds,
+        Path(bench.out),
+        Path(bench.markdown) if bench.markdown else None,
+        Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
     )
 
 
-def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
-    if args.markdown:
-        print(config.markdown_table())
+def _settings(run: Invocation) -> int:
+    if run.options(SettingsOptions).markdown:
+        print(markdown())
         return 0
+    settings = run.settings
     for option in config.options():
         value = getattr(getattr(settings, option.section), option.name)
         shown = "***" if option.secret and value else repr(value)
@@ -229,21 +258,101 @@ def _settings(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
-def _add_loadgen_frame_arguments(parser: argparse.ArgumentParser) -> None:
-    """The frames loadgen sends: shared by `vae loadgen` and `vae bench gateway`."""
-    parser.add_argument(
-        "--source",
-        default="",
-        help="Video file, photo, folder of photos, or synthetic[:WxH] "
-        "(default: the sample clip if found, else synthetic:320x240).",
-    )
-    parser.add_argument(
-        "--width", type=int, default=320, help="Resize frames to this width (default 320: ~20 KB)."
-    )
-    parser.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80).")
-    parser.add_argument(
-        "--max-frames", type=int, default=200, help="Distinct frames cached (default 200)."
-    )
+# --- the command table -------------------------------------------------------------------
+
+SERVICE = ("kafka", "topics", "schema_registry")
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "up",
+        "Run everything on this machine: broker (embedded unless VAE_KAFKA_BOOTSTRAP is set), "
+        "gateway, workers and a replay of the sample clip; prints a summary every few seconds.",
+        _up,
+        config.SECTIONS,
+        ((UpOptions, None),),
+    ),
+    Command(
+        "gateway",
+        "Run the WebSocket gateway (ingest, subscribe, health, metrics, web viewer).",
+        _gateway,
+        (*SERVICE, "gateway", "log"),
+        ((WaitOptions, None),),
+    ),
+    Command(
+        "worker",
+        "Run an inference worker (a member of the workers' consumer group).",
+        _worker,
+        (*SERVICE, "worker", "model", "log"),
+        ((WaitOptions, None),),
+    ),
+    Command(
+        "broker",
+        "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
+        _broker,
+        ("broker", "topics", "log"),
+    ),
+    Command(
+        "topics",
+        "Create the engine's topics (if missing) and print their partitions.",
+        _topics,
+        ("kafka", "topics", "log"),
+        ((WaitOptions, None),),
+    ),
+    Command(
+        "replay",
+        "Push a video file, photo or folder of photos to the gateway as N live streams.",
+        _replay,
+        ("client", "log"),
+        ((ReplayOptions, None),),
+    ),
+    Command(
+        "loadgen",
+        "Simulate many cameras against a gateway; measure gateway, ack and end-to-end "
+        "latency and count every frame (exit 1 past --max-error-rate, 2 if unreachable).",
+        _loadgen,
+        ("client", "log"),
+        ((LoadgenOptions, None),),
+    ),
+    Command(
+        "models",
+        "Find or download model weights.",
+        _models,
+        ("model", "log"),
+        ((AssetOptions, None),),
+    ),
+    Command(
+        "media",
+        "Find or download the sample media.",
+        _media,
+        ("log",),
+        ((AssetOptions, None),),
+    ),
+    Command(
+        "bench inference",
+        "Images/s and latency per backend, precision and batch size: raw model, JPEG to "
+        "detections, and through the embedded broker.",
+        _bench_inference,
+        ("worker", "model", "log"),
+        ((BenchInferenceOptions, None),),
+    ),
+    Command(
+        "bench gateway",
+        "loadgen at 1,000 / 2,500 / 5,000 / 10,000 streams against a fresh embedded broker "
+        "and gateway per row, and a bare producer's ceiling; gateway settings from VAE_GATEWAY_*.",
+        _bench_gateway,
+        ("log",),
+        ((BenchGatewayOptions, None), (LoadgenOptions, (*PACE_OPTIONS, *FRAME_OPTIONS))),
+    ),
+    Command(
+        "settings",
+        "Print the effective settings (or the README's tables).",
+        _settings,
+        (),
+        ((SettingsOptions, None),),
+    ),
+)
+
+GROUP_HELP = {"bench": "Benchmarks (see docs/benchmarks.md)."}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,223 +361,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributed real-time video analytics: WebSocket gateway -> Kafka -> "
         "batched detection workers -> live WebSocket feed.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(
-        name: str, handler: Handler, help: str, sections: Sequence[str]
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        config.add_arguments(p, sections)
-        p.set_defaults(handler=handler)
-        return p
-
-    up = command(
-        "up",
-        _up,
-        "Run everything on this machine: broker (embedded unless VAE_KAFKA_BOOTSTRAP is set), "
-        "gateway, workers and a replay of the sample clip; prints a summary every few seconds.",
-        config.SECTIONS,
-    )
-    up.add_argument(
-        "--source", default="", help="Clip, photo or folder to replay (default: the sample clip)."
-    )
-    up.add_argument("--streams", type=int, default=4, help="Replayed streams (default 4).")
-    up.add_argument(
-        "--fps", type=float, default=5.0, help="Frames per second per stream (default 5)."
-    )
-    up.add_argument("--workers", type=int, default=1, help="Worker processes (default 1).")
-    up.add_argument(
-        "--duration",
-        type=float,
-        default=0,
-        help="Stop after this many seconds (0: run until Ctrl-C).",
-    )
-    up.add_argument("--log-dir", default="artifacts/up", help="Where each process's log goes.")
-
-    gateway = command(
-        "gateway",
-        _gateway,
-        "Run the WebSocket gateway (ingest, subscribe, health, metrics, web viewer).",
-        ("kafka", "topics", "schema_registry", "gateway", "log"),
-    )
-    gateway.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
-
-    worker = command(
-        "worker",
-        _worker,
-        "Run an inference worker (a member of the workers' consumer group).",
-        ("kafka", "topics", "schema_registry", "worker", "model", "log"),
-    )
-    worker.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
-
-    broker = command(
-        "broker",
-        _broker,
-        "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
-        ("broker", "topics", "log"),
-    )
-
-    topics = command(
-        "topics",
-        _topics,
-        "Create the engine's topics (if missing) and print their partitions.",
-        ("kafka", "topics", "log"),
-    )
-    topics.add_argument("--wait", type=float, default=30, help="Seconds to wait for the broker.")
-
-    replay = command(
-        "replay",
-        _replay,
-        "Push a video file, photo or folder of photos to the gateway as N live streams.",
-        ("client", "log"),
-    )
-    replay.add_argument(
-        "source", help="Video file (any format PyAV reads), photo, or folder of photos."
-    )
-    replay.add_argument("--streams", type=int, default=1, help="Number of streams (default 1).")
-    replay.add_argument("--fps", type=float, default=10.0, help="Frames per second per stream.")
-    replay.add_argument("--duration", type=float, default=0, help="Seconds to run (0: forever).")
-    replay.add_argument("--gateway", default="", help="Gateway URL (default VAE_GATEWAY_URL).")
-    replay.add_argument("--prefix", default="replay", help="Stream ids are PREFIX-0, PREFIX-1, ...")
-    replay.add_argument(
-        "--width", type=int, default=0, help="Resize frames to this width (0: keep)."
-    )
-    replay.add_argument("--quality", type=int, default=85, help="JPEG quality (1-100).")
-    replay.add_argument(
-        "--max-frames", type=int, default=0, help="Load at most this many frames (0: all)."
-    )
-
-    loadgen = command(
-        "loadgen",
-        _loadgen,
-        "Simulate many cameras against a gateway; measure gateway, ack and end-to-end "
-        "latency and count every frame (exit 1 past --max-error-rate, 2 if unreachable).",
-        ("client", "log"),
-    )
-    loadgen.add_argument("--gateway", default="", help="Gateway URL (default VAE_GATEWAY_URL).")
-    loadgen.add_argument("--streams", type=int, default=100, help="Streams (default 100).")
-    loadgen.add_argument("--fps", type=float, default=1.0, help="Frames/s per stream (default 1).")
-    loadgen.add_argument(
-        "--duration", type=float, default=60.0, help="Seconds of sending (default 60)."
-    )
-    _add_loadgen_frame_arguments(loadgen)
-    loadgen.add_argument(
-        "--subscribe",
-        action="store_true",
-        help="Also follow detections to measure end-to-end latency (needs workers running).",
-    )
-    loadgen.add_argument(
-        "--procs", type=int, default=1, help="Processes to spread the streams over (default 1)."
-    )
-    loadgen.add_argument(
-        "--drain",
-        type=float,
-        default=10.0,
-        help="Seconds after the last send to wait for acks and detections (default 10).",
-    )
-    loadgen.add_argument(
-        "--prefix", default="loadgen", help="Stream ids are PREFIX-0, PREFIX-1, ..."
-    )
-    loadgen.add_argument(
-        "--connect-concurrency",
-        type=int,
-        default=200,
-        help="Handshakes in flight at once, over all processes (default 200).",
-    )
-    loadgen.add_argument(
-        "--connect-timeout", type=float, default=30.0, help="Seconds per handshake (default 30)."
-    )
-    loadgen.add_argument(
-        "--max-error-rate",
-        type=float,
-        default=0.001,
-        help="Exit 1 when refused + lost (+ undetected with --subscribe) frames, or failed "
-        "connections, exceed this fraction (default 0.001).",
-    )
-    loadgen.add_argument("--report", default="", help="Write the JSON report here.")
-    loadgen.add_argument("--plot", default="", help="Write a PNG of latency and throughput here.")
-    loadgen.add_argument(
-        "--no-live", action="store_true", help="No live progress display (for logs and CI)."
-    )
-
-    models = command("models", _models, "Find or download model weights.", ("model", "log"))
-    models.add_argument(
-        "action",
-        choices=("fetch", "where", "ensure"),
-        help="fetch: download (sha256-checked); where: show what is found; "
-        "ensure: fetch only what is not found.",
-    )
-    models.add_argument("names", nargs="*", help="Models to fetch (default: all known).")
-    models.add_argument(
-        "--dest", default="models", help="Folder to download into (default ./models)."
-    )
-
-    media = command("media", _media, "Find or download the sample media.", ("log",))
-    media.add_argument(
-        "action",
-        choices=("fetch", "where", "ensure"),
-        help="fetch: download (sha256-checked); where: show what is found; "
-        "ensure: fetch only what is not found.",
-    )
-    media.add_argument("names", nargs="*", help="Files to fetch (default: all samples).")
-    media.add_argument("--dest", default="media", help="Folder to download into (default ./media).")
-
-    bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
-    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    inference = benchmarks.add_parser(
-        "inference",
-        help="Images/s and latency per backend, precision and batch size: raw model, JPEG to "
-        "detections, and through the embedded broker.",
-    )
-    config.add_arguments(inference, ("worker", "model", "log"))
-    inference.set_defaults(handler=_bench_inference)
-    from pipeline.shell.bench.arguments import add_arguments as add_bench_inference_arguments
-
-    add_bench_inference_arguments(inference)
-
-    gateway_bench = benchmarks.add_parser(
-        "gateway",
-        help="loadgen at 1,000 / 2,500 / 5,000 / 10,000 streams against a fresh embedded broker "
-        "and gateway per row, and a bare producer's ceiling; gateway settings from VAE_GATEWAY_*.",
-    )
-    config.add_arguments(gateway_bench, ("log",))
-    gateway_bench.set_defaults(handler=_bench_gateway)
-    gateway_bench.add_argument(
-        "--streams", default="1000,2500,5000,10000", help="Rows: stream counts, comma-separated."
-    )
-    gateway_bench.add_argument("--fps", type=float, default=1.0, help="Frames/s per stream.")
-    gateway_bench.add_argument("--duration", type=float, default=60.0, help="Seconds per row.")
-    gateway_bench.add_argument("--procs", type=int, default=1, help="loadgen processes.")
-    _add_loadgen_frame_arguments(gateway_bench)
-    gateway_bench.add_argument(
-        "--ceiling-seconds", type=float, default=15.0, help="Seconds of the bare-producer run."
-    )
-    gateway_bench.add_argument(
-        "--out", default="artifacts/bench-gateway", help="Per-row JSON reports and plots."
-    )
-    gateway_bench.add_argument(
-        "--markdown", default="", help="Rewrite the gateway section of this file."
-    )
-    gateway_bench.add_argument("--plot", default="", help="Write the summary plot here.")
-
-    show = command("settings", _settings, "Print the effective settings (or the README table).", ())
-    show.add_argument(
-        "--markdown", action="store_true", help="Print every setting as a Markdown table."
-    )
+    top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, Any] = {}
+    for command in COMMANDS:
+        group, _, leaf = command.name.rpartition(" ")
+        sub = top
+        if group:
+            if group not in groups:
+                holder = top.add_parser(group, help=GROUP_HELP.get(group, ""))
+                groups[group] = holder.add_subparsers(
+                    dest=f"{group}_command", required=True, metavar=group.upper()
+                )
+            sub = groups[group]
+        p = sub.add_parser(leaf, help=command.help, description=command.help)
+        for cls, only in command.options:
+            config.add_command_options(p, cls, only)
+        config.add_arguments(p, command.sections)
+        p.set_defaults(command_entry=command)
     return parser
+
+
+def markdown() -> str:
+    """`vae settings --markdown`: the services' settings, then every command's options."""
+    tables: dict[str, list[str]] = {}  # a table -> the commands that take exactly those options
+    for command in COMMANDS:
+        infos = [o for cls, only in command.options for o in config.command_options(cls, only)]
+        if infos:
+            tables.setdefault(config.options_table(infos), []).append(f"`vae {command.name}`")
+    parts = ["### Services", "", config.markdown_table()]
+    for table, names in tables.items():
+        parts += ["", f"### {', '.join(names)}", "", table]
+    return "\n".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command: Command = args.command_entry
     try:
         settings = config.load(args)
+        chosen: dict[type, Any] = {
+            cls: config.load_options(cls, args, only=only) for cls, only in command.options
+        }
     except config.SettingsError as exc:
         parser.error(str(exc))
-    setup_logging(settings.log.level, args.command)
-    handler: Handler = args.handler
+    except LoadgenError as exc:  # loadgen's own checks of its options
+        print(f"vae {command.name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    setup_logging(settings.log.level, command.name.replace(" ", "-"))
     try:
-        return handler(args, settings)
+        return command.handler(Invocation(settings, chosen))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every known failure surfaces as one clear line, not a traceback
@@ -477,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = user_facing(exc)
         if message is None:
             raise
-        print(f"vae {args.command}: {message}", file=sys.stderr)
+        print(f"vae {command.name}: {message}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,14 @@ Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the t
 then runs the gateway, the workers and a replay of the sample clip as child processes
 (each one's log under --log-dir), and prints a summary line every few seconds: frames
 in, detections out, end-to-end latency percentiles, top classes.
+
+A new user's machine is not a clean one, and a supervisor stops what it runs with a
+SIGTERM and a short grace. So: the ports a user opens (the gateway's, the embedded
+broker's) are checked before anything starts, and a taken one fails at once naming the
+setting that moves it; the workers' metrics ports, which only `vae up` talks to, are
+moved to free ones. Any child that exits ends `vae up` with its log tail. A SIGTERM or
+Ctrl-C, even during start-up, stops everything within STOP_GRACE_S, and the children
+die with `vae up` even when it is killed outright (pipeline.children).
 """
 
 from __future__ import annotations
@@ -11,17 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,14 +41,23 @@ from rich.console import Console
 from client.subscribe import subscribe
 from connectors import samples
 from pipeline import config
-from pipeline.kafka.admin import ensure_topics, wait_for_broker
-from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.children import Child, spawn_vae
+from pipeline.children import stop as stop_children
+from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
+from pipeline.kafka.embedded import EmbeddedBroker, EmbeddedBrokerError
 from pipeline.runtime import free_port
+from pipeline.topics import engine_topics
 
 log = logging.getLogger(__name__)
 console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SUMMARY_EVERY_S = 5.0
+CHECK_EVERY_S = 0.25  # how soon a child's exit or a signal is noticed while running
+STARTUP_TIMEOUT_S = 120.0  # gateway ready and workers healthy (a worker loads its model)
+# A supervisor's grace is often 10 s: the children share one deadline, the broker goes last.
+STOP_GRACE_S = 7.0
+BROKER_GRACE_S = 1.5
 
 
 def default_source() -> str:
@@ -45,19 +65,54 @@ def default_source() -> str:
     return str(samples.locate(samples.DEFAULT_CLIP))
 
 
-@dataclass
-class Child:
-    """A process `vae up` started and must stop."""
+class _Stopped(BaseException):
+    """A SIGTERM or SIGINT during start-up; unwinds to run_up's clean-up like Ctrl-C."""
 
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+
+class _ChildFailed(Exception):
+    """A child exited while `vae up` was starting."""
+
+    def __init__(self, child: Child) -> None:
+        super().__init__(child.name)
+        self.child = child
+
+
+class _Signals:
+    """SIGTERM and SIGINT for the whole of `vae up`, installed before anything starts.
+
+    Starting: a signal unwinds the start-up (raises _Stopped), and what was started is
+    stopped. Running: it calls ``on_signal`` (ends the summary loop). Stopping: further
+    signals are only noted, so a second Ctrl-C cannot cut the stop short (a SIGKILL can:
+    the children die with `vae up` anyway).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.unwind = True
+        self.on_signal: Callable[[], object] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python delivers signals to the main thread only
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        first = self.received is None
+        self.received = signum
+        if self.on_signal is not None:
+            self.on_signal()
+        elif first and self.unwind:
+            raise _Stopped(signum)
 
 
 @dataclass
@@ -71,50 +126,98 @@ class Window:
     all_classes: Counter[str] = field(default_factory=Counter)
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches `vae up` only; it stops children in order
+def _can_listen(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now.
+
+    Bound as servers bind (SO_REUSEADDR), so a port a previous run left in TIME_WAIT
+    counts as free and only one that something listens on counts as taken.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host or "0.0.0.0", port))
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE  # another error is the service's to report
+    return True
+
+
+def _names(section: str, name: str) -> str:
+    """A setting's variable and flag, as the user sets them: 'VAE_X_Y (--x-y)'."""
+    option = next(o for o in config.options([section]) if o.name == name)
+    return f"{option.env} ({option.flag})"
+
+
+def _port_problem(settings: config.Settings, explicit_bootstrap: bool) -> str | None:
+    """Why `vae up` cannot start on these ports (the ones a user opens), or None."""
+    gw = settings.gateway
+    if gw.port and not _can_listen(gw.host, gw.port):
+        return (
+            f"port {gw.port} is in use: stop what holds it or move the gateway with "
+            f"{_names('gateway', 'port')}"
         )
-    return Child(name, process, log_path)
+    broker = settings.broker
+    if not explicit_bootstrap and broker.port and not _can_listen(broker.host, broker.port):
+        host = "127.0.0.1" if broker.host in ("", "0.0.0.0") else broker.host
+        return (
+            f"port {broker.port} is in use: stop what holds it, move the embedded broker with "
+            f"{_names('broker', 'port')}, or join the broker already there with "
+            f"VAE_KAFKA_BOOTSTRAP={host}:{broker.port}"
+        )
+    return None
 
 
-def _stop(children: list[Child], timeout: float = 15.0) -> None:
-    """SIGTERM in reverse start order (sources first), then wait, then SIGKILL stragglers."""
-    for child in reversed(children):
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-            try:
-                child.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                console.print(f"[yellow]{child.name} did not stop in {timeout:.0f} s: killing it")
-                child.process.kill()
-                child.process.wait()
+def _worker_ports(base: int, count: int, taken: set[int]) -> list[int]:
+    """Metrics port of each worker: the configured one + i where free, else any free one.
+
+    Only `vae up` talks to these, so a taken one is moved rather than fatal (0: off).
+    """
+    ports = []
+    for i in range(count):
+        port = base + i if base else 0
+        if port and (port in taken or not _can_listen("0.0.0.0", port)):
+            port = free_port()
+            while port in taken:
+                port = free_port()
+        taken.add(port)
+        ports.append(port)
+    return ports
 
 
-def _wait_http(url: str, timeout: float, children: list[Child]) -> None:
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+        return bool(response.status == 200)
+    return False
+
+
+def _check_alive(watched: Sequence[Child]) -> None:
+    for child in watched:
+        if not child.running():
+            raise _ChildFailed(child)
+
+
+def _wait_ready(urls: Sequence[str], timeout: float, watched: Sequence[Child]) -> None:
+    """Until every URL answers 200; at once _ChildFailed when a child exits meanwhile."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for child in children:
-            if child.process.poll() is not None:
-                raise RuntimeError(
-                    f"{child.name} exited with code {child.process.returncode}:\n{child.tail()}"
-                )
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
-            if response.status == 200:
-                return
+    pending = list(urls)
+    while True:
+        _check_alive(watched)
+        pending = [url for url in pending if not _answers(url)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{pending[0]} not ready after {timeout:.0f} s")
         time.sleep(0.25)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f} s")
+
+
+def _report_exit(child: Child) -> None:
+    errors.print(f"[red]{child.name} exited with code {child.returncode}:[/]")
+    errors.print(child.tail(), markup=False)
 
 
 def _scrape(url: str) -> dict[str, float]:
     """Sum of each sample name on a /metrics page (labels folded)."""
-    with urllib.request.urlopen(url, timeout=2) as response:
+    with urllib.request.urlopen(url, timeout=1) as response:
         text = response.read().decode()
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -137,7 +240,7 @@ async def _watch(gateway_ws: str, window: Window, stop: asyncio.Event) -> None:
                 window.total += 1
                 if stop.is_set():
                     return
-        except OSError:
+        except Exception:  # refused or closed (the gateway starting or stopping): retry
             await asyncio.sleep(1)
 
 
@@ -152,50 +255,69 @@ def _top(classes: Counter[str], n: int = 4) -> str:
     return ", ".join(f"{label} {count}" for label, count in classes.most_common(n)) or "-"
 
 
+def _broker_gone(broker: EmbeddedBroker | None) -> bool:
+    return broker is not None and not broker.running()
+
+
 async def _summaries(
-    metrics_url: str, gateway_ws: str, duration: float, children: list[Child]
+    metrics_url: str,
+    gateway_ws: str,
+    duration: float,
+    watched: Sequence[Child],
+    broker: EmbeddedBroker | None,
+    signals: _Signals,
 ) -> int:
     window = Window()
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch(gateway_ws, window, stop))
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals.unwind = False
+    signals.on_signal = lambda: loop.call_soon_threadsafe(stop.set)
     started = time.monotonic()
+    next_summary = started + SUMMARY_EVERY_S
     last_in, last_t = 0.0, started
     code = 0
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), SUMMARY_EVERY_S)
-        now = time.monotonic()
-        failed = [c for c in children if c.process.poll() is not None]
-        if failed:
-            for child in failed:
-                code_text = f"exited with code {child.process.returncode}"
-                console.print(f"[red]{child.name} {code_text}:[/]\n{child.tail()}")
-            code = 1
-            break
-        try:
-            totals = await loop.run_in_executor(None, _scrape, metrics_url)
-        except OSError:
-            totals = {}
-        frames_in = totals.get("vae_gateway_frames_produced_total", 0.0)
-        rate_in = (frames_in - last_in) / max(now - last_t, 1e-9)
-        rate_out = len(window.latencies_ms) / max(now - last_t, 1e-9)
-        console.print(
-            f"[bold]{now - started:5.0f}s[/] frames in {frames_in:.0f} ({rate_in:.1f}/s) | "
-            f"detections out {window.total} ({rate_out:.1f}/s) | "
-            f"end-to-end {_percentiles(window.latencies_ms)} | top: {_top(window.classes)}"
-        )
-        last_in, last_t = frames_in, now
-        window.latencies_ms.clear()
-        window.classes.clear()
-        if duration and now - started >= duration:
-            break
-    stop.set()
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CHECK_EVERY_S)
+            if stop.is_set():
+                break
+            failed = [c for c in watched if not c.running()]
+            if failed or _broker_gone(broker):
+                for child in failed:
+                    _report_exit(child)
+                if _broker_gone(broker):
+                    errors.print("[red]the embedded broker exited[/] (see broker.log)")
+                code = 1
+                break
+            now = time.monotonic()
+            if now < next_summary:
+                continue
+            next_summary += SUMMARY_EVERY_S
+            try:
+                totals = await loop.run_in_executor(None, _scrape, metrics_url)
+            except OSError:
+                totals = {}
+            frames_in = totals.get("vae_gateway_frames_produced_total", 0.0)
+            rate_in = (frames_in - last_in) / max(now - last_t, 1e-9)
+            rate_out = len(window.latencies_ms) / max(now - last_t, 1e-9)
+            console.print(
+                f"[bold]{now - started:5.0f}s[/] frames in {frames_in:.0f} ({rate_in:.1f}/s) | "
+                f"detections out {window.total} ({rate_out:.1f}/s) | "
+                f"end-to-end {_percentiles(window.latencies_ms)} | top: {_top(window.classes)}"
+            )
+            last_in, last_t = frames_in, now
+            window.latencies_ms.clear()
+            window.classes.clear()
+            if duration and now - started >= duration:
+                break
+    finally:
+        signals.on_signal = None  # from here a signal is only noted: the stop is under way
+        stop.set()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     console.print(
         f"[bold]final:[/] {window.total} detections received, end-to-end "
         f"{_percentiles(window.all_latencies_ms)}, top classes: {_top(window.all_classes, 6)}"
@@ -214,79 +336,99 @@ def run_up(
     explicit_bootstrap: bool,
     log_dir: Path,
 ) -> int:
-    """Entry point of `vae up`."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    source = source or default_source()
+    """Entry point of `vae up`.
+
+    Exit codes: 0 after a requested stop (Ctrl-C, SIGTERM, --duration), 1 when a child
+    or the broker failed, 2 when a port it needs is taken, 128 + the signal when stopped
+    before it was up.
+    """
+    signals = _Signals()
+    signals.install()  # first: a signal during start-up must also stop what was started
     broker: EmbeddedBroker | None = None
-    children: list[Child] = []
-    kafka = settings.kafka
+    started: list[Child] = []
     try:
+        problem = _port_problem(settings, explicit_bootstrap)
+        if problem:
+            errors.print(f"vae up: {problem}", markup=False)
+            return 2
+        log_dir.mkdir(parents=True, exist_ok=True)
+        source = source or default_source()
+        gw = settings.gateway
+        if not gw.port:  # 0: any free port (`vae up` must know it to print its URLs)
+            gw = dataclasses.replace(gw, port=free_port())
+            settings = dataclasses.replace(settings, gateway=gw)
+        kafka = settings.kafka
         if explicit_bootstrap:
             console.print(f"broker: using VAE_KAFKA_BOOTSTRAP={kafka.bootstrap}")
             wait_for_broker(kafka)
         else:
-            port = 9092 if _port_free(9092) else free_port()
-            broker = EmbeddedBroker(port=port, log_file=log_dir / "broker.log").start()
+            broker = EmbeddedBroker(
+                port=settings.broker.port,
+                host=settings.broker.host,
+                log_file=log_dir / "broker.log",
+            ).start()
             kafka = dataclasses.replace(kafka, bootstrap=broker.bootstrap)
             console.print(
                 f"broker: embedded Tansu (in memory) on {broker.bootstrap} "
                 "(set VAE_KAFKA_BOOTSTRAP to use Kafka, Redpanda or MSK)"
             )
-        counts = ensure_topics(kafka, settings.topics)
+        counts = ensure_topics(kafka, engine_topics(settings.topics).all())
         console.print("topics: " + ", ".join(f"{k} ({v} partitions)" for k, v in counts.items()))
-        env = {**os.environ, **config.to_env(settings), "VAE_KAFKA_BOOTSTRAP": kafka.bootstrap}
-        gw = settings.gateway
-        children.append(_spawn("gateway", ["gateway"], env, log_dir))
+        env = {
+            **os.environ,
+            **config.to_env(settings),
+            "VAE_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "PYTHONUNBUFFERED": "1",  # log tails shown on failure are up to date
+        }
         base_metrics = settings.worker.metrics_port
-        for i in range(workers):
-            worker_env = {
-                **env,
-                "VAE_WORKER_METRICS_PORT": str(base_metrics + i if base_metrics else 0),
-            }
-            children.append(_spawn(f"worker-{i}", ["worker"], worker_env, log_dir))
+        ports = _worker_ports(base_metrics, workers, {gw.port, settings.broker.port})
+        for i, port in enumerate(ports):
+            if port != base_metrics + i:
+                console.print(
+                    f"[yellow]worker-{i}: port {base_metrics + i} is in use: metrics on :{port}"
+                )
+        started.append(spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir))
+        for i, port in enumerate(ports):
+            worker_env = {**env, "VAE_WORKER_METRICS_PORT": str(port)}
+            started.append(spawn_vae(f"worker-{i}", ["worker"], env=worker_env, log_dir=log_dir))
         http = f"http://127.0.0.1:{gw.port}"
-        _wait_http(f"{http}/readyz", 60, children)
+        health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]
+        _wait_ready([f"{http}/readyz", *health], STARTUP_TIMEOUT_S, started)
         gateway_ws = f"ws://127.0.0.1:{gw.port}"
-        children.append(
-            _spawn(
-                "replay",
-                [
-                    "replay",
-                    source,
-                    "--streams",
-                    str(streams),
-                    "--fps",
-                    str(fps),
-                    "--gateway",
-                    gateway_ws,
-                ],
-                env,
-                log_dir,
-            )
-        )
+        replay = ["replay", source, "--streams", str(streams), "--fps", str(fps)]
+        replay += ["--gateway", gateway_ws]
+        started.append(spawn_vae("replay", replay, env=env, log_dir=log_dir))
+        worker_metrics = ", ".join(f":{port}/metrics" for port in ports if port)
         console.print(
             f"[bold green]up[/]: viewer {http}/  ·  "
             f"subscribe {gateway_ws}/v1/subscribe?streams=*  ·  "
             f"ingest {gateway_ws}/v1/ingest/<stream_id>  ·  metrics {http}/metrics"
-            + (f", worker :{base_metrics}/metrics" if base_metrics else "")
+            + (f", worker{'s' if workers > 1 else ''} {worker_metrics}" if worker_metrics else "")
         )
         console.print(
             f"replaying {Path(source).name} as {streams} streams x {fps:g} fps with {workers} "
             f"worker(s); logs in {log_dir}/ ; Ctrl-C stops"
             + (f" (stopping by itself after {duration:g} s)" if duration else "")
         )
-        return asyncio.run(_summaries(f"{http}/metrics", gateway_ws, duration, children))
+        return asyncio.run(
+            _summaries(f"{http}/metrics", gateway_ws, duration, started, broker, signals)
+        )
+    except _Stopped as stopped:
+        console.print(f"{signal.Signals(stopped.signum).name} while starting: stopping")
+        return 128 + stopped.signum
+    except _ChildFailed as failed:
+        _report_exit(failed.child)
+        return 1
+    except (TimeoutError, EmbeddedBrokerError, BrokerUnavailable) as exc:
+        errors.print(f"vae up: {exc}", markup=False)
+        return 1
     finally:
-        _stop(children)
+        signals.unwind, signals.on_signal = False, None
+        # Sources first (they feed the rest), then the gateway and the workers together,
+        # the broker last: all within STOP_GRACE_S.
+        stop_children(started, grace_s=STOP_GRACE_S - BROKER_GRACE_S, first=("replay",))
         if broker is not None:
-            broker.stop()
-        console.print("stopped")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+            broker.stop(grace_s=BROKER_GRACE_S)
+        if started or broker is not None:
+            console.print("stopped")
+        signals.restore()

@@ -20,34 +20,29 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import schemas
 from pipeline.config import Settings
 from pipeline.inference.backends import create_backend
 from pipeline.inference.detector import Detector, PreparedBatch, Submitted, choose_preparer
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.kafka import consumer_config, producer_config
-from pipeline.kafka.delivery import CallbackProducer
 from pipeline.kafka.group import GroupConsumer, RawMessage
+from pipeline.kafka.producer import CallbackProducer
+from pipeline.kafka.registry import schema_ids_from
 from pipeline.metrics import WorkerMetrics
 from pipeline.serde import (
-    AvroDecoder,
-    AvroEncoder,
-    DetectionsRecord,
     FrameRecord,
     SchemaIds,
     SerdeError,
-    schema_ids_from,
+    detected_objects,
+    detections_record,
 )
+from pipeline.topics import engine_topics
 from pipeline.worker.batcher import DynamicBatcher
 from pipeline.worker.health import serve_health
 from pipeline.worker.offsets import OffsetTracker
 from pipeline.worker.stages import STOP, OverlappedStage, Stage
 
 log = logging.getLogger(__name__)
-
-
-class WorkerFailed(RuntimeError):
-    """The worker cannot go on (a stage crashed, or results cannot be delivered)."""
 
 
 @dataclass(slots=True)
@@ -83,10 +78,10 @@ class Worker:
         ids = ids or schema_ids_from(
             settings.schema_registry.url, settings.schema_registry.basic_auth
         )
-        self._decoder: AvroDecoder[FrameRecord] = AvroDecoder(schemas.load(schemas.FRAME), ids)
-        self._encoder: AvroEncoder[DetectionsRecord] = AvroEncoder(
-            schemas.load(schemas.DETECTIONS), ids, f"{settings.topics.detections}-value"
-        )
+        topics = engine_topics(settings.topics)
+        self._frames = topics.frames
+        self._decoder = topics.frames.reader(ids)
+        self._detections = topics.detections.writer(ids)
         backend = create_backend(settings.model, w.max_batch)
         self._pool = ThreadPoolExecutor(max(1, w.decode_threads), thread_name_prefix="decode")
         self.detector = Detector(
@@ -122,7 +117,7 @@ class Worker:
                 max_poll_interval_ms=w.max_poll_interval_ms,
                 session_timeout_ms=w.session_timeout_ms,
             ),
-            settings.topics.frames,
+            self._frames.name,
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -181,7 +176,7 @@ class Worker:
         self.metrics.assigned_partitions.set(len(self._owned))
 
     def _on_stats(self, stats: dict[str, Any]) -> None:
-        topic = stats.get("topics", {}).get(self.settings.topics.frames, {})
+        topic = stats.get("topics", {}).get(self._frames.name, {})
         for key, partition in topic.get("partitions", {}).items():
             if key.isdigit() and int(key) in self._owned and partition.get("consumer_lag", -1) >= 0:
                 self.metrics.consumer_lag.labels(key).set(partition["consumer_lag"])
@@ -274,24 +269,19 @@ class Worker:
         result = self.detector.finish(batch.prepared, batch.raw, batch.inference_ms)
         self.metrics.stage_seconds.labels("postprocess").observe(result.postprocess_ms / 1e3)
         started = time.perf_counter()
-        topic = self.settings.topics.detections
         size = len(batch.prepared.rows)
         for position, (row, detections) in enumerate(
             zip(batch.prepared.rows, result.detections, strict=True)
         ):
             frame = batch.frames[row]
             source = frame.record
-            record: DetectionsRecord = {
-                "stream_id": source["stream_id"],
-                "frame_id": source["frame_id"],
-                "capture_ts_us": source["capture_ts_us"],
-                "gateway_ts_us": source["gateway_ts_us"],
-                "worker_ts_us": _now_us(),
-                "width": source["width"],
-                "height": source["height"],
-                "model": self.model_label,
-                "worker": self.identity,
-                "timings": {
+            record = detections_record(
+                source,
+                detected_objects(detections, COCO_CLASSES),
+                worker_ts_us=_now_us(),
+                model=self.model_label,
+                worker=self.identity,
+                timings={
                     "queue_ms": max(0.0, (frame.polled_us - source["gateway_ts_us"]) / 1e3),
                     "decode_ms": batch.prepared.decode_ms[position],
                     "preprocess_ms": batch.prepared.preprocess_ms[position],
@@ -299,12 +289,11 @@ class Worker:
                     "postprocess_ms": result.postprocess_ms,
                     "batch_size": size,
                 },
-                "objects": detections.to_records(COCO_CLASSES),
-            }
+            )
             self.producer.produce(
-                topic,
-                source["stream_id"].encode(),
-                self._encoder.encode(record),
+                self._detections.topic,
+                self._detections.key(record),
+                self._detections.value(record),
                 self._delivery_callback(frame),
             )
         self.metrics.stage_seconds.labels("produce").observe(time.perf_counter() - started)

@@ -50,11 +50,6 @@ class DynamicBatcher(Generic[T]):
         batch, self._items = self._items[: self.max_batch], self._items[self.max_batch :]
         return batch
 
-    def take_all(self) -> list[T]:
-        """Everything waiting, whatever the batch size (used when shutting down)."""
-        items, self._items = self._items, []
-        return items
-
     def discard(self, unwanted: Callable[[T], bool]) -> list[T]:
         """Remove and return the waiting items that match (their partition was revoked)."""
         removed = [item for item in self._items if unwanted(item)]

@@ -98,8 +98,8 @@ def test_torch_letterbox_agrees_with_pillow_on_the_cpu(
     """The GPU preprocessing code, and the CPU's torch resize, run on the CPU, feed ONNX
     Runtime FP32 as well as Pillow does."""
     torch = pytest.importorskip("torch", reason="torch is not installed")
-    from pipeline.inference.prepare import CpuPreparer, Preparer
-    from pipeline.inference.torch_preprocess import TorchPreparer
+    from pipeline.inference.preprocess.batch import CpuPreparer, Preparer
+    from pipeline.inference.preprocess.torch import TorchPreparer
 
     backend = load_candidate(Candidate("onnxruntime", "cpu"), MODEL, 4, "fp32")
     preparer: Preparer = (

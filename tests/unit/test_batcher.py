@@ -34,7 +34,8 @@ def test_overflow_stays_for_the_next_batch() -> None:
     assert batcher.take() == [0, 1]
     assert batcher.take() == [2, 3]
     assert batcher.room() == 1
-    assert batcher.take_all() == [4]
+    assert batcher.take() == [4]
+    assert len(batcher) == 0
 
 
 def test_zero_wait_sends_every_frame_alone() -> None:
@@ -48,7 +49,7 @@ def test_discard_removes_revoked_items() -> None:
     for item in [(0, 1), (1, 1), (0, 2)]:
         batcher.add(item, now=0)
     assert batcher.discard(lambda it: it[0] == 0) == [(0, 1), (0, 2)]
-    assert batcher.take_all() == [(1, 1)]
+    assert batcher.take() == [(1, 1)]
 
 
 def test_bad_arguments() -> None:

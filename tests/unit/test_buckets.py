@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.inference.buckets import batch_buckets, bucket_for
+from pipeline.inference.backends.buckets import batch_buckets, bucket_for
 
 
 def test_powers_of_two_up_to_max() -> None:

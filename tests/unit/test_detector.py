@@ -14,11 +14,12 @@ import simplejpeg
 
 from pipeline import config
 from pipeline.inference.backends import create_backend
+from pipeline.inference.backends.onnx_graph import batch_is_dynamic, make_batch_dynamic
 from pipeline.inference.detector import Detector
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.inference.model_files import locate
-from pipeline.inference.onnx_graph import batch_is_dynamic, make_batch_dynamic
 from pipeline.protocol.messages import detections as to_json
+from pipeline.serde import detected_objects
 from tests import reference
 
 
@@ -32,7 +33,7 @@ def as_objects(detector: Detector, jpeg: bytes) -> list[dict[str, Any]]:
     assert found is not None
     return [
         {"label": o["label"], "score": o["score"], "box": (o["x1"], o["y1"], o["x2"], o["y2"])}
-        for o in found.to_records(COCO_CLASSES)
+        for o in detected_objects(found, COCO_CLASSES)
     ]
 
 
@@ -124,7 +125,7 @@ def test_subscriber_json_of_a_detection(detector: Detector, dog_jpeg: bytes) -> 
             "postprocess_ms": 1.0,
             "batch_size": 1,
         },
-        "objects": found.to_records(COCO_CLASSES),
+        "objects": detected_objects(found, COCO_CLASSES),
     }
     body = json.loads(to_json(record))
     assert body["type"] == "detections"

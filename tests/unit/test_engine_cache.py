@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.inference.engine_cache import default_cache_dir, engine_file_name, load_or_build
+from pipeline.inference.backends.engine_cache import (
+    default_cache_dir,
+    engine_file_name,
+    load_or_build,
+)
 
 BASE = {
     "model_name": "yolox_nano",

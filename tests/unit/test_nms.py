@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.inference.nms import box_iou, grouped_nms, nms
+from pipeline.inference.postprocess.nms import box_iou, grouped_nms, nms
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:

@@ -9,12 +9,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from pipeline import config
+from pipeline.inference.backends.onnx_graph import make_batch_dynamic
 from pipeline.inference.model_files import locate
-from pipeline.inference.onnx_graph import make_batch_dynamic
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
 
-from pipeline.inference.onnx_to_torch import UnsupportedGraph, onnx_to_torch  # noqa: E402
+from pipeline.inference.backends.onnx_to_torch import UnsupportedGraph, onnx_to_torch  # noqa: E402
 
 # VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
 MODEL = config.load().model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.inference.preprocess import (
+from pipeline.inference.preprocess.cpu import (
     PAD_VALUE,
     UndecodableImage,
     decode_jpeg_bgr,

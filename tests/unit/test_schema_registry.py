@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import schemas
-from pipeline.serde import AvroDecoder, AvroEncoder, RegistrySchemaIds, SerdeError
+from pipeline.kafka.registry import RegistrySchemaIds
+from pipeline.serde import AvroDecoder, AvroEncoder, SerdeError
 from tests.unit.test_avro import frame_record
 
 

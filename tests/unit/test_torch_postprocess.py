@@ -8,12 +8,12 @@ import pytest
 from pipeline import config
 from pipeline.inference.backends.base import infer_host
 from pipeline.inference.backends.factory import Candidate, load_candidate
-from pipeline.inference.prepare import CpuPreparer
-from pipeline.inference.yolox import Candidates, select_candidates
+from pipeline.inference.postprocess.yolox import Candidates, select_candidates
+from pipeline.inference.preprocess.batch import CpuPreparer
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
 
-from pipeline.inference.torch_postprocess import select_candidates_torch  # noqa: E402
+from pipeline.inference.postprocess.torch import select_candidates_torch  # noqa: E402
 
 # VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
 MODEL = config.load().model

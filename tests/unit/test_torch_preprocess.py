@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.inference.prepare import CpuPreparer
-from pipeline.inference.preprocess import PAD_VALUE, letterbox
+from pipeline.inference.preprocess.batch import CpuPreparer
+from pipeline.inference.preprocess.cpu import PAD_VALUE, letterbox
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
 
-from pipeline.inference.torch_preprocess import TorchPreparer, letterbox_batch  # noqa: E402
+from pipeline.inference.preprocess.torch import TorchPreparer, letterbox_batch  # noqa: E402
 
 BROKEN = b"\xff\xd8\xff\xe0broken\xff\xd9"
 

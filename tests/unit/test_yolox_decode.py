@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.inference.yolox import anchor_grid, decode_boxes, postprocess
+from pipeline.inference.postprocess.yolox import anchor_grid, decode_boxes, postprocess
 
 SIZE = (416, 416)
 ANCHORS = 52 * 52 + 26 * 26 + 13 * 13

@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from pipeline.inference.backends.base import BackendUnavailable, Done, timed
-from pipeline.inference.onnx_graph import make_batch_dynamic, to_fp16
+from pipeline.inference.backends.onnx_graph import make_batch_dynamic, to_fp16
 from pipeline.runtime import usable_cores
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,13 @@ import numpy.typing as npt
 import onnx
 
 from pipeline.inference.backends.base import BackendUnavailable
-from pipeline.inference.engine_cache import default_cache_dir, engine_file_name, load_or_build
+from pipeline.inference.backends.engine_cache import (
+    default_cache_dir,
+    engine_file_name,
+    load_or_build,
+)
+from pipeline.inference.backends.onnx_graph import make_batch_dynamic, to_fp16
 from pipeline.inference.model_files import sha256_of
-from pipeline.inference.onnx_graph import make_batch_dynamic, to_fp16
 
 try:
     import pycuda.driver as cuda

@@ -6,7 +6,7 @@ the Python per-op overhead that dominates a small model like YOLOX-Nano. Two str
 keep the device busy: host batches are copied in on a copy stream from page-locked
 slots (two, so the copy of batch k+1 overlaps the inference of batch k), and the graphs
 replay on a compute stream. Batches prepared on the GPU (nvJPEG decode and letterbox, see
-``torch_preprocess``) arrive with an event the compute stream waits on instead.
+``preprocess.torch``) arrive with an event the compute stream waits on instead.
 
 On the CPU the same module runs eagerly (how the tests exercise this backend here).
 """
@@ -24,9 +24,9 @@ import onnx
 import torch
 
 from pipeline.inference.backends.base import BackendUnavailable, Done
-from pipeline.inference.buckets import batch_buckets, bucket_for
-from pipeline.inference.onnx_graph import make_batch_dynamic
-from pipeline.inference.onnx_to_torch import onnx_to_torch
+from pipeline.inference.backends.buckets import batch_buckets, bucket_for
+from pipeline.inference.backends.onnx_graph import make_batch_dynamic
+from pipeline.inference.backends.onnx_to_torch import onnx_to_torch
 from pipeline.runtime import usable_cores
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -22,17 +21,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
 from rich.console import Console
 
 from connectors.replay import load_frames
-from loadgen.runner import START_MARGIN_S, LoadgenOptions, default_source, run_loadgen
+from loadgen.options import LoadgenOptions
+from loadgen.runner import START_MARGIN_S, default_source, run_loadgen
+from pipeline.children import Child, spawn_vae, stop
 from pipeline.config import KafkaSettings, Settings, TopicSettings
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.kafka.producer import CallbackProducer
 from pipeline.runtime import free_port, pid_cpu_seconds
 from pipeline.shell.bench.results import replace_section
+from pipeline.topics import engine_topics
 
 SECTION_START = "<!-- bench:gateway:start -->"
 SECTION_END = "<!-- bench:gateway:end -->"
@@ -93,11 +95,13 @@ class CpuSampler:
 
 
 @contextmanager
-def _broker_and_gateway(settings: Settings, log_dir: Path) -> Iterator[tuple[str, Any, Any]]:
+def _broker_and_gateway(
+    settings: Settings, log_dir: Path
+) -> Iterator[tuple[str, Child, EmbeddedBroker]]:
     log_dir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_file=log_dir / "broker.log").start() as broker:
         kafka = replace(settings.kafka, bootstrap=broker.bootstrap)
-        ensure_topics(kafka, settings.topics)
+        ensure_topics(kafka, engine_topics(settings.topics).all())
         port = free_port()
         env = {
             **os.environ,
@@ -105,29 +109,19 @@ def _broker_and_gateway(settings: Settings, log_dir: Path) -> Iterator[tuple[str
             "VAE_GATEWAY_PORT": str(port),
             "VAE_GATEWAY_HOST": "127.0.0.1",
         }
-        with (log_dir / "gateway.log").open("wb") as out:
-            gateway = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "gateway"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        gateway = spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir)
         try:
             _wait_ready(f"http://127.0.0.1:{port}/readyz", gateway)
             yield f"ws://127.0.0.1:{port}", gateway, broker
         finally:
-            gateway.terminate()
-            try:
-                gateway.wait(20)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            stop([gateway], grace_s=20.0)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _wait_ready(url: str, gateway: Child, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with code {process.returncode}")
+        if not gateway.running():
+            raise RuntimeError(f"the gateway exited with code {gateway.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -158,8 +152,8 @@ def run_row(row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path
                     streams=row.streams,
                     fps=row.fps,
                     duration=row.duration,
-                    report=out_dir / f"{name}.json",
-                    plot=out_dir / f"{name}.png",
+                    report=str(out_dir / f"{name}.json"),
+                    plot=str(out_dir / f"{name}.png"),
                     live=False,
                 ),
                 on_phase=on_phase,
@@ -179,16 +173,16 @@ def measure_ceiling(
     """Frames/s a bare producer delivers to a fresh broker: the gateway's upper bound."""
     with EmbeddedBroker().start() as broker:
         kafka = replace(kafka, bootstrap=broker.bootstrap)
-        ensure_topics(kafka, topics)
+        ensure_topics(kafka, engine_topics(topics).all())
         conf = producer_config(
             kafka, "bench-ceiling", linger_ms=linger_ms, max_message_bytes=topics.max_message_bytes
         )
-        producer = Producer(conf)
+        producer = CallbackProducer(conf)
         value = os.urandom(size)
         delivered = [0]
 
-        def on_delivery(err: object, _msg: object) -> None:
-            if err is None:
+        def on_delivery(error: str | None) -> None:
+            if error is None:
                 delivered[0] += 1
 
         keys = [f"ceiling-{i}".encode() for i in range(1000)]
@@ -196,12 +190,11 @@ def measure_ceiling(
         sent = 0
         while time.monotonic() - started < seconds:
             try:
-                producer.produce(topics.frames, value, keys[sent % 1000], on_delivery=on_delivery)
+                producer.try_produce(topics.frames, keys[sent % 1000], value, on_delivery)
                 sent += 1
             except BufferError:
-                producer.poll(0.005)
-            producer.poll(0)
-        producer.flush(60)
+                time.sleep(0.005)  # the poll thread frees room as deliveries complete
+        producer.close(60)
         elapsed = time.monotonic() - started
     return delivered[0] / elapsed
 

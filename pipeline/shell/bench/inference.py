@@ -8,7 +8,6 @@ and optionally rewrites the Inference section of docs/benchmarks.md and a plot.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -27,9 +26,10 @@ from pipeline.config import Settings
 from pipeline.inference.backends.base import Backend, BackendUnavailable
 from pipeline.inference.backends.factory import AUTO_ORDER, Candidate, load_candidate
 from pipeline.inference.detector import Detector, choose_preparer
-from pipeline.inference.prepare import CpuPreparer
+from pipeline.inference.preprocess.batch import CpuPreparer
 from pipeline.runtime import usable_cores
 from pipeline.shell.bench.levels import batches_for, run_detect_level, run_model_level
+from pipeline.shell.bench.options import BenchInferenceOptions
 from pipeline.shell.bench.plot import plot_throughput
 from pipeline.shell.bench.results import (
     Report,
@@ -64,9 +64,9 @@ class Plan:
     everything: bool  # --backends all
 
 
-def _plan(args: argparse.Namespace) -> Plan:
+def _plan(options: BenchInferenceOptions) -> Plan:
     by_label = {c.label: c for c in ALL_CANDIDATES}
-    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    wanted = [b.strip() for b in options.backends.split(",") if b.strip()]
     candidates: tuple[Candidate, ...]
     if wanted == ["all"]:
         candidates = ALL_CANDIDATES
@@ -75,16 +75,16 @@ def _plan(args: argparse.Namespace) -> Plan:
         if unknown:
             raise SystemExit(f"unknown backend(s) {unknown}; choose from {sorted(by_label)}")
         candidates = tuple(by_label[w] for w in wanted)
-    levels = tuple(v.strip() for v in args.levels.split(",") if v.strip())
+    levels = tuple(v.strip() for v in options.levels.split(",") if v.strip())
     if set(levels) - {"model", "detect", "pipeline"}:
         raise SystemExit(f"unknown level in {levels}")
     return Plan(
         candidates=candidates,
-        precisions=tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
-        batches=tuple(sorted(int(b) for b in args.batches.split(","))),
+        precisions=tuple(p.strip() for p in options.precisions.split(",") if p.strip()),
+        batches=tuple(sorted(int(b) for b in options.batches.split(","))),
         levels=levels,
-        seconds=args.seconds,
-        pipeline_seconds=args.pipeline_seconds,
+        seconds=options.seconds,
+        pipeline_seconds=options.pipeline_seconds,
         everything=wanted == ["all"],
     )
 
@@ -133,28 +133,27 @@ def _load(candidate: Candidate, settings: Settings, precision: str, max_batch: i
     return load_candidate(candidate, settings.model, max_batch, precision)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(options: BenchInferenceOptions, settings: Settings) -> int:
     """Entry point of `vae bench inference`."""
-    if args.from_json:
-        saved = Report.from_json(json.loads(Path(args.from_json).read_text()))
-        args.json = args.from_json
-        _write(saved, args)
+    if options.from_json:
+        saved = Report.from_json(json.loads(Path(options.from_json).read_text()))
+        _write(saved, replace(options, json=options.from_json))
         return 0
-    plan = _plan(args)
+    plan = _plan(options)
     report = Report(machine_facts(), "vae " + " ".join(sys.argv[1:]))
     console.print(
         f"bench inference on {report.machine['cpu']} ({report.machine['cores']} cores), "
         f"GPU: {report.machine['gpu']}"
     )
-    jpegs = sample_jpegs(args.media, SAMPLE_FRAMES)
+    jpegs = sample_jpegs(options.media, SAMPLE_FRAMES)
     letterboxed = CpuPreparer((416, 416)).prepare([j[0] for j in jpegs[:8]]).tensor
     max_batch = max(plan.batches)
     broker = None
     if "pipeline" in plan.levels:
         from pipeline.kafka.embedded import EmbeddedBroker
 
-        broker = EmbeddedBroker(log_file=Path(args.json).parent / "broker.log")
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        broker = EmbeddedBroker(log_file=Path(options.json).parent / "broker.log")
+        Path(options.json).parent.mkdir(parents=True, exist_ok=True)
         broker.start()
     pool = ThreadPoolExecutor(max(1, settings.worker.decode_threads), thread_name_prefix="decode")
     points_per_combo = len(plan.batches) * len(plan.levels)
@@ -186,13 +185,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         continue
                     _run_combo(
                         plan, report, backend, candidate, precision, jpegs, letterboxed, pool,
-                        settings, broker, Path(args.json).parent, progress, task,
+                        settings, broker, Path(options.json).parent, progress, task,
                     )  # fmt: skip
     finally:
         pool.shutdown(wait=False)
         if broker is not None:
             broker.stop()
-    _write(report, args)
+    _write(report, options)
     return 0
 
 
@@ -282,23 +281,25 @@ def _pipeline_point(
     report.points.append(replace(point, baseline_images_per_s=(before + after) / 2))
 
 
-def _write(report: Report, args: argparse.Namespace) -> None:
-    json_path = Path(args.json)
+def _write(report: Report, options: BenchInferenceOptions) -> None:
+    json_path = Path(options.json)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     console.print(f"figures: {json_path}")
     _print_summary(report)
     plot_ref = ""
-    if args.plot:
+    if options.plot:
         title = f"YOLOX-Nano 416 on {report.machine['cpu']}, GPU: {report.machine['gpu']}"
-        path = plot_throughput(report.points, Path(args.plot), title)
+        path = plot_throughput(report.points, Path(options.plot), title)
         console.print(f"plot: {path}")
-        if args.markdown:
+        if options.markdown:
             plot_ref = Path(
-                os.path.relpath(Path(args.plot).resolve(), Path(args.markdown).resolve().parent)
+                os.path.relpath(
+                    Path(options.plot).resolve(), Path(options.markdown).resolve().parent
+                )
             ).as_posix()
-    if args.markdown:
-        doc = Path(args.markdown)
+    if options.markdown:
+        doc = Path(options.markdown)
         text = doc.read_text() if doc.is_file() else "# Benchmarks\n\n## Inference\n"
         doc.write_text(replace_section(text, markdown(report, plot_ref)))
         console.print(f"updated: {doc}")

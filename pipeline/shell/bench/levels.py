@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from pipeline.inference.backends.base import Backend
 from pipeline.inference.detector import Detector, Submitted
-from pipeline.inference.prepare import PreparedBatch
+from pipeline.inference.preprocess.batch import PreparedBatch
 from pipeline.runtime import process_cpu_seconds
 from pipeline.shell.bench.results import Point, batch_point
 from pipeline.worker.stages import STOP, OverlappedStage, Stage

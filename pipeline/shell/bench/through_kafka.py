@@ -10,11 +10,7 @@ is per frame, from the worker polling it to the worker publishing its detections
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,15 +18,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import schemas
+from pipeline import config
+from pipeline.children import spawn_vae, stop
 from pipeline.config import KafkaSettings, ModelSettings, TopicSettings
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.delivery import CallbackProducer
+from pipeline.kafka.producer import CallbackProducer
 from pipeline.kafka.tail import TopicTail
 from pipeline.runtime import free_port, pid_cpu_seconds
-from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, LocalSchemaIds
+from pipeline.serde import DetectionsRecord, FrameRecord, LocalSchemaIds, frame_record
 from pipeline.shell.bench.results import Point, percentile, steady_rate
+from pipeline.topics import Topic, engine_topics
 
 STREAMS = 16
 WARMUP_BATCHES = 2
@@ -43,11 +41,12 @@ class PipelineRunFailed(RuntimeError):
 
 
 def _fill_frames_topic(
-    kafka: KafkaSettings, topic: str, jpegs: Sequence[tuple[bytes, int, int]], count: int
+    kafka: KafkaSettings,
+    topic: Topic[FrameRecord],
+    jpegs: Sequence[tuple[bytes, int, int]],
+    count: int,
 ) -> None:
-    encoder: AvroEncoder[FrameRecord] = AvroEncoder(
-        schemas.load(schemas.FRAME), LocalSchemaIds(), f"{topic}-value"
-    )
+    frames = topic.writer(LocalSchemaIds())
     producer = CallbackProducer(
         producer_config(kafka, "bench", linger_ms=5.0, max_message_bytes=4_194_304)
     )
@@ -55,21 +54,19 @@ def _fill_frames_topic(
     now_us = time.time_ns() // 1000
     for index in range(count):
         jpeg, width, height = jpegs[index % len(jpegs)]
-        stream = f"bench-{index % STREAMS}"
-        record: FrameRecord = {
-            "stream_id": stream,
-            "frame_id": index // STREAMS,
-            "capture_ts_us": now_us,
-            "gateway_ts_us": now_us,
-            "width": width,
-            "height": height,
-            "encoding": "JPEG",
-            "image": jpeg,
-        }
+        record = frame_record(
+            stream_id=f"bench-{index % STREAMS}",
+            frame_id=index // STREAMS,
+            capture_ts_us=now_us,
+            gateway_ts_us=now_us,
+            width=width,
+            height=height,
+            image=jpeg,
+        )
         producer.produce(
-            topic,
-            stream.encode(),
-            encoder.encode(record),
+            frames.topic,
+            frames.key(record),
+            frames.value(record),
             lambda error: errors.append(error) if error else None,
         )
     undelivered = producer.close(60.0)
@@ -99,12 +96,11 @@ def run_pipeline_level(
     topics = replace(
         TopicSettings(), frames=f"bench-frames-{suffix}", detections=f"bench-dets-{suffix}"
     )
-    ensure_topics(kafka, topics)
-    _fill_frames_topic(kafka, topics.frames, jpegs, frames)
+    declared = engine_topics(topics)
+    ensure_topics(kafka, declared.all())
+    _fill_frames_topic(kafka, declared.frames, jpegs, frames)
 
-    decoder: AvroDecoder[DetectionsRecord] = AvroDecoder(
-        schemas.load(schemas.DETECTIONS), LocalSchemaIds()
-    )
+    decoder = declared.detections.reader(LocalSchemaIds())
     received: list[DetectionsRecord] = []
     enough = threading.Event()
     # (frames received, worker CPU s, broker CPU s) at the first detection: the CPU spent
@@ -124,42 +120,44 @@ def run_pipeline_level(
     tail.start()
     if not tail.ready.wait(30):
         raise PipelineRunFailed("could not follow the detections topic")
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "VAE_KAFKA_BOOTSTRAP": bootstrap,
-        "VAE_TOPICS_FRAMES": topics.frames,
-        "VAE_TOPICS_DETECTIONS": topics.detections,
-        "VAE_TOPICS_CREATE": "false",
-        "VAE_WORKER_GROUP_ID": f"bench-{suffix}",
-        "VAE_WORKER_MAX_BATCH": str(batch),
-        "VAE_WORKER_METRICS_PORT": str(free_port()),
-        "VAE_WORKER_MAX_POLL_INTERVAL_MS": str(GROUP_TIMEOUT_MS),
-        "VAE_WORKER_SESSION_TIMEOUT_MS": str(GROUP_TIMEOUT_MS),
-        "VAE_BACKEND": backend,
-        "VAE_MODEL_PRECISION": precision,
-        "VAE_MODEL_DIR": model.dir,
-        "VAE_MODEL_THREADS": str(model.threads),
-        "VAE_MODEL_CUDA_GRAPHS": str(model.cuda_graphs).lower(),
-        "VAE_MODEL_GPU_PREPROCESS": str(model.gpu_preprocess).lower(),
-        "VAE_MODEL_CPU_RESIZE": model.cpu_resize,
-        "VAE_MODEL_ENGINE_CACHE_DIR": model.engine_cache_dir,
-    }
+    # The worker's settings: this process's environment, with what the run under test sets.
+    base = config.load()
+    settings = replace(
+        base,
+        kafka=replace(base.kafka, bootstrap=bootstrap),
+        topics=replace(
+            base.topics, frames=topics.frames, detections=topics.detections, create=False
+        ),
+        worker=replace(
+            base.worker,
+            group_id=f"bench-{suffix}",
+            max_batch=batch,
+            metrics_port=free_port(),
+            max_poll_interval_ms=GROUP_TIMEOUT_MS,
+            session_timeout_ms=GROUP_TIMEOUT_MS,
+        ),
+        model=replace(
+            base.model,
+            backend=backend,
+            precision=precision,
+            dir=model.dir,
+            threads=model.threads,
+            cuda_graphs=model.cuda_graphs,
+            gpu_preprocess=model.gpu_preprocess,
+            cpu_resize=model.cpu_resize,
+            engine_cache_dir=model.engine_cache_dir,
+        ),
+    )
+    env = {**os.environ, **config.to_env(settings), "PYTHONUNBUFFERED": "1"}
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # the CPU twin of a GPU backend stays on the CPU
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"worker-{backend}-{device}-{precision}-b{batch}.log"
-    with log_path.open("wb") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    name = f"worker-{backend}-{device}-{precision}-b{batch}"
+    worker = spawn_vae(name, ["worker"], env=env, log_dir=log_dir)
+    log_path = worker.log_path
     try:
         deadline = time.monotonic() + timeout_s
         while not enough.wait(0.5):
-            if worker.poll() is not None:
+            if not worker.running():
                 raise PipelineRunFailed(f"worker exited ({worker.returncode}); see {log_path}")
             if time.monotonic() > deadline:
                 raise PipelineRunFailed(
@@ -167,13 +165,7 @@ def run_pipeline_level(
                 )
         worker_cpu, broker_cpu = pid_cpu_seconds(worker.pid), pid_cpu_seconds(broker_pid)
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(30)
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+        stop([worker], grace_s=30.0)  # it drains and commits what it read
         tail.stop()
     done_s = [r["worker_ts_us"] / 1e6 for r in received]
     latencies = [

@@ -2,7 +2,7 @@
 
 The CPU preparer decodes (libjpeg-turbo) and letterboxes (Pillow) each frame in a thread
 pool, in parallel (both release the GIL), straight into its row of one float32 NCHW
-tensor. The GPU preparer (``torch_preprocess``) returns the same PreparedBatch with the
+tensor. The GPU preparer (``preprocess.torch``) returns the same PreparedBatch with the
 tensor on the device.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.inference.preprocess import (
+from pipeline.inference.preprocess.cpu import (
     UndecodableImage,
     decode_jpeg_bgr,
     letterbox,

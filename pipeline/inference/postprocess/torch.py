@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.inference.yolox import Candidates, anchor_grid, check_anchors
+from pipeline.inference.postprocess.yolox import Candidates, anchor_grid, check_anchors
 
 _GRIDS: dict[tuple[tuple[int, int], str], tuple[torch.Tensor, torch.Tensor]] = {}
 _LOCAL = threading.local()

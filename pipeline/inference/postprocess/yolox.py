@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.inference.detections import Detections
-from pipeline.inference.nms import grouped_nms
+from pipeline.inference.postprocess.nms import grouped_nms
 
 STRIDES = (8, 16, 32)
 # Group ids are image * this + class: any bound above the class count keeps groups apart.

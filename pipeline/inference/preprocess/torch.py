@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from pipeline.inference.prepare import Outcome, PreparedBatch, assemble
-from pipeline.inference.preprocess import PAD_VALUE, UndecodableImage, decode_jpeg_bgr
-from pipeline.inference.preprocess import letterbox_ratio as ratio_for
+from pipeline.inference.preprocess.batch import Outcome, PreparedBatch, assemble
+from pipeline.inference.preprocess.cpu import PAD_VALUE, UndecodableImage, decode_jpeg_bgr
+from pipeline.inference.preprocess.cpu import letterbox_ratio as ratio_for
 
 log = logging.getLogger(__name__)
 

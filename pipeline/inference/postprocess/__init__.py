@@ -1,0 +1,1 @@
+"""Post-processing: raw model output -> Detections."""

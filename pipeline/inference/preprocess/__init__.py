@@ -1,0 +1,1 @@
+"""Pre-processing: JPEG bytes -> model input tensor, on the CPU or the GPU."""

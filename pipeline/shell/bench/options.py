@@ -1,0 +1,60 @@
+"""The options of `vae bench inference` and `vae bench gateway`, declared once (flags,
+VAE_BENCH_* variables, README rows); kept apart so `vae --help` imports no model code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pipeline.config import setting
+
+BACKEND_LABELS = ("tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime-cpu", "torch-cpu")
+DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class BenchInferenceOptions:
+    """`vae bench inference`: throughput per backend, precision and batch size."""
+
+    SECTION: ClassVar[str] = "bench_inference"
+
+    backends: str = setting(
+        "all", f"Comma-separated, of {', '.join(BACKEND_LABELS)}; 'all' tries each."
+    )
+    precisions: str = setting("fp32,fp16", "Precisions to run, comma-separated.")
+    batches: str = setting(",".join(map(str, DEFAULT_BATCHES)), "Batch sizes to run.")
+    levels: str = setting("model,detect,pipeline", "Any of model, detect, pipeline.")
+    seconds: float = setting(3.0, "Measuring time per point, model and detect.")
+    pipeline_seconds: float = setting(
+        8.0, "Frames per pipeline point: this many seconds' worth at the raw model's rate."
+    )
+    media: str = setting("", "Clip to take frames from (default: the sample clip).")
+    json: str = setting("artifacts/bench/inference.json", "Where every figure goes.")
+    markdown: str = setting("", "Rewrite the Inference section of this file.")
+    plot: str = setting("", "Write the throughput plot (PNG) here.")
+    from_json: str = setting(
+        "",
+        "Measure nothing: render --markdown and --plot from a saved run's JSON (e.g. one "
+        "taken on a GPU machine).",
+    )
+
+
+@dataclass(frozen=True)
+class BenchGatewayOptions:
+    """`vae bench gateway`: loadgen rows against a fresh broker and gateway each."""
+
+    SECTION: ClassVar[str] = "bench_gateway"
+
+    streams: str = setting("1000,2500,5000,10000", "Rows: stream counts, comma-separated.")
+    ceiling_seconds: float = setting(15.0, "Seconds of the bare-producer run.")
+    out: str = setting("artifacts/bench-gateway", "Per-row JSON reports and plots.")
+    markdown: str = setting("", "Rewrite the gateway section of this file.")
+    plot: str = setting("", "Write the summary plot here.")
+
+    def stream_counts(self) -> list[int]:
+        from pipeline.config import SettingsError
+
+        try:
+            return [int(n) for n in self.streams.split(",") if n.strip()]
+        except ValueError:
+            raise SettingsError("--streams takes numbers, e.g. 1000,5000") from None

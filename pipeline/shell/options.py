@@ -1,0 +1,60 @@
+"""The options of the shell's own commands (`vae up`, `models`, `media`, `settings`, the
+services' `--wait`), declared once like every other setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pipeline.config import setting
+
+ASSET_ACTIONS = ("fetch", "where", "ensure")
+ACTION_HELP = (
+    "fetch: download (sha256-checked); where: show what is found; ensure: fetch only what is "
+    "not found."
+)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """`vae up`: the whole engine on this machine."""
+
+    SECTION: ClassVar[str] = "up"
+
+    source: str = setting("", "Clip, photo or folder to replay (default: the sample clip).")
+    streams: int = setting(4, "Replayed streams.")
+    fps: float = setting(5.0, "Frames per second per stream.")
+    workers: int = setting(1, "Worker processes.")
+    duration: float = setting(0.0, "Stop after this many seconds (0: run until Ctrl-C).")
+    log_dir: str = setting("artifacts/up", "Where each process's log goes.")
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """How long a service waits for the broker at start."""
+
+    SECTION: ClassVar[str] = "start"
+
+    wait: float = setting(30.0, "Seconds to wait for the broker.")
+
+
+@dataclass(frozen=True)
+class AssetOptions:
+    """`vae models` and `vae media`: find or download files the engine never commits."""
+
+    SECTION: ClassVar[str] = "assets"
+
+    action: str = setting("", ACTION_HELP, positional=True, required=True, choices=ASSET_ACTIONS)
+    names: tuple[str, ...] = setting(
+        (), "Files to act on (default: every one the catalogue knows).", positional=True
+    )
+    dest: str = setting("", "Folder to download into (default: ./models or ./media).")
+
+
+@dataclass(frozen=True)
+class SettingsOptions:
+    """`vae settings`: the effective settings, or the README's tables."""
+
+    SECTION: ClassVar[str] = "settings"
+
+    markdown: bool = setting(False, "Print every setting and command option as Markdown tables.")

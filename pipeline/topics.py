@@ -1,0 +1,102 @@
+"""The engine's topics, each declared once: name, partitions and config, key, and codec.
+
+In the spirit of quixstreams' ``Topic``: whoever creates, writes or reads a topic (the
+gateway, the worker, the benchmarks, the tests, `vae topics`) takes its declaration from
+here, so a topic's partitioning, retention and Avro schema cannot drift between them.
+A topic the engine gains (tracks, events, counts) is one more entry in ``EngineTopics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import schemas
+from pipeline.config import TopicSettings
+from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, SchemaIds
+
+R = TypeVar("R")
+
+
+def _stream_id(record: Any) -> str:
+    """Every topic of the engine is keyed by stream_id: one stream, one partition, in order."""
+    return str(record["stream_id"])
+
+
+@dataclass(frozen=True)
+class Topic(Generic[R]):
+    """One topic as the engine creates and uses it."""
+
+    name: str
+    schema: str  # schemas/<schema>.avsc: the value's Avro schema
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+    key_of: Callable[[R], str] = _stream_id
+
+    @property
+    def subject(self) -> str:
+        """The schema registry subject of the value (Confluent's TopicNameStrategy)."""
+        return f"{self.name}-value"
+
+    def writer(self, ids: SchemaIds) -> TopicWriter[R]:
+        """Key and value serialisers; resolves (with a registry: registers) the schema id now."""
+        return TopicWriter(self, AvroEncoder(schemas.load(self.schema), ids, self.subject))
+
+    def reader(self, ids: SchemaIds) -> AvroDecoder[R]:
+        """The value deserialiser: any writer schema the ids know, resolved to this one."""
+        return AvroDecoder(schemas.load(self.schema), ids)
+
+
+class TopicWriter(Generic[R]):
+    """What a producer needs to write a record to its topic: the name, the key, the bytes."""
+
+    def __init__(self, topic: Topic[R], encoder: AvroEncoder[R]) -> None:
+        self.topic = topic.name
+        self._key_of = topic.key_of
+        self._encoder = encoder
+
+    def key(self, record: R) -> bytes:
+        return self._key_of(record).encode()
+
+    def value(self, record: R) -> bytes:
+        return self._encoder.encode(record)
+
+
+@dataclass(frozen=True)
+class EngineTopics:
+    """Every topic of the engine, from the topic settings."""
+
+    frames: Topic[FrameRecord]
+    detections: Topic[DetectionsRecord]
+
+    def all(self) -> tuple[Topic[Any], ...]:
+        return (self.frames, self.detections)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.all())
+
+
+def engine_topics(settings: TopicSettings) -> EngineTopics:
+    """The declarations, with the partition counts and retention the settings ask for."""
+    return EngineTopics(
+        frames=Topic(
+            settings.frames,
+            schemas.FRAME,
+            settings.frames_partitions,
+            settings.replication_factor,
+            {
+                "retention.ms": str(settings.frames_retention_ms),
+                "max.message.bytes": str(settings.max_message_bytes),
+                "cleanup.policy": "delete",
+            },
+        ),
+        detections=Topic(
+            settings.detections,
+            schemas.DETECTIONS,
+            settings.detections_partitions,
+            settings.replication_factor,
+            {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
+        ),
+    )
