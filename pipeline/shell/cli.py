@@ -138,17 +138,7 @@ def _loadgen(run: Invocation) -> int:
 def _up(run: Invocation) -> int:
     from pipeline.shell.up import run_up
 
-    o = run.options(UpOptions)
-    return run_up(
-        run.settings,
-        source=o.source,
-        streams=o.streams,
-        fps=o.fps,
-        workers=o.workers,
-        duration=o.duration,
-        explicit_bootstrap=bool(run.settings.kafka.bootstrap),
-        log_dir=Path(o.log_dir),
-    )
+    return run_up(run.settings, run.options(UpOptions))
 
 
 def _download_with_bar(label: str, fetch: Callable[..., Path]) -> Path:

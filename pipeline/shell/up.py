@@ -40,12 +40,14 @@ from rich.console import Console
 
 from client.subscribe import subscribe
 from connectors import samples
+from connectors.replay import ReplayOptions
 from pipeline import config
 from pipeline.children import Child, spawn_vae
 from pipeline.children import stop as stop_children
 from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
 from pipeline.kafka.embedded import EmbeddedBroker, EmbeddedBrokerError
 from pipeline.runtime import free_port
+from pipeline.shell.options import UpOptions
 from pipeline.topics import engine_topics
 
 log = logging.getLogger(__name__)
@@ -325,17 +327,7 @@ async def _summaries(
     return code
 
 
-def run_up(
-    settings: config.Settings,
-    *,
-    source: str,
-    streams: int,
-    fps: float,
-    workers: int,
-    duration: float,
-    explicit_bootstrap: bool,
-    log_dir: Path,
-) -> int:
+def run_up(settings: config.Settings, options: UpOptions) -> int:
     """Entry point of `vae up`.
 
     Exit codes: 0 after a requested stop (Ctrl-C, SIGTERM, --duration), 1 when a child
@@ -344,6 +336,14 @@ def run_up(
     """
     signals = _Signals()
     signals.install()  # first: a signal during start-up must also stop what was started
+    streams, fps, workers, duration = (
+        options.streams,
+        options.fps,
+        options.workers,
+        options.duration,
+    )
+    log_dir = Path(options.log_dir)
+    explicit_bootstrap = bool(settings.kafka.bootstrap)
     broker: EmbeddedBroker | None = None
     started: list[Child] = []
     try:
@@ -352,7 +352,7 @@ def run_up(
             errors.print(f"vae up: {problem}", markup=False)
             return 2
         log_dir.mkdir(parents=True, exist_ok=True)
-        source = source or default_source()
+        source = options.source or default_source()
         gw = settings.gateway
         if not gw.port:  # 0: any free port (`vae up` must know it to print its URLs)
             gw = dataclasses.replace(gw, port=free_port())
@@ -395,9 +395,9 @@ def run_up(
         health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]
         _wait_ready([f"{http}/readyz", *health], STARTUP_TIMEOUT_S, started)
         gateway_ws = f"ws://127.0.0.1:{gw.port}"
-        replay = ["replay", source, "--streams", str(streams), "--fps", str(fps)]
-        replay += ["--gateway", gateway_ws]
-        started.append(spawn_vae("replay", replay, env=env, log_dir=log_dir))
+        replay = ReplayOptions(source=source, streams=streams, fps=fps, gateway=gateway_ws)
+        replay_env = {**env, **config.to_env(replay)}
+        started.append(spawn_vae("replay", ["replay"], env=replay_env, log_dir=log_dir))
         worker_metrics = ", ".join(f":{port}/metrics" for port in ports if port)
         console.print(
             f"[bold green]up[/]: viewer {http}/  ·  "

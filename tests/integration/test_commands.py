@@ -58,6 +58,7 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
             sys.executable, "-m", "pipeline", "up", "--duration", "20",
             "--source", str(media / "dog.jpg"), "--streams", "2", "--fps", "2",
             "--gateway-port", str(port), "--worker-metrics-port", str(free_port()),
+            "--broker-port", str(free_port()),
             "--worker-max-poll-interval-ms", "6000", "--worker-session-timeout-ms", "6000",
             "--log-dir", str(tmp_path),
         ],
