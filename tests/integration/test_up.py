@@ -17,35 +17,19 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from pipeline.runtime import free_port
+from tests.processes import process_gone, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 MARKER = "VAE_UP_TEST_RUN"
-
-
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -74,7 +58,7 @@ def _marked(run: str) -> list[int]:
                 environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if needle in environ and not _gone(int(entry.name)):
+            if needle in environ and not process_gone(int(entry.name)):
                 found.append(int(entry.name))
     return found
 
@@ -217,7 +201,7 @@ def test_a_taken_metrics_port_moves_and_sigterm_stops_everything(tmp_path: Path)
             assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s:\n{output}"
             assert code == 0, output
             assert "stopped" in output
-            left = [pid for pid in marked if not _gone(pid)]
+            left = [pid for pid in marked if not process_gone(pid)]
             assert not left, f"{left} outlived vae up ({commands})"
         finally:
             up.kill()
@@ -232,7 +216,7 @@ def test_no_child_outlives_a_vae_up_killed_outright(tmp_path: Path) -> None:
         assert len(children) == 4, children  # broker, gateway, worker, replay
     finally:
         up.kill()  # SIGKILL: no handler, no clean-up of its own
-    assert _until(lambda: all(_gone(pid) for pid in children) and not _marked(run), 5), (
+    assert wait_until(lambda: all(process_gone(pid) for pid in children) and not _marked(run), 5), (
         f"left running: {[children.get(p, p) for p in _marked(run)]}"
     )
 

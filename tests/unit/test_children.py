@@ -7,34 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pipeline import children
+from tests.processes import process_gone, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG is Linux")
-
-
-def _gone(pid: int) -> bool:
-    """Exited: no such process, or a zombie nobody reaped yet."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _grandchild_of_killed_parent(die_with_parent: bool) -> int:
@@ -50,7 +32,7 @@ def _grandchild_of_killed_parent(die_with_parent: bool) -> int:
     assert parent.stdout is not None
     pid = int(parent.stdout.readline())
     # The launcher has exec'd `sleep` once /proc shows it (PDEATHSIG is set by then).
-    assert _until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 10)
+    assert wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 10)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     return pid
@@ -59,7 +41,7 @@ def _grandchild_of_killed_parent(die_with_parent: bool) -> int:
 @linux_only
 def test_a_child_dies_when_its_parent_is_killed_outright() -> None:
     pid = _grandchild_of_killed_parent(die_with_parent=True)
-    assert _until(lambda: _gone(pid), 5), "the child outlived its SIGKILLed parent"
+    assert wait_until(lambda: process_gone(pid), 5), "the child outlived its SIGKILLed parent"
 
 
 @linux_only
@@ -67,7 +49,7 @@ def test_without_die_with_parent_the_child_is_orphaned() -> None:
     pid = _grandchild_of_killed_parent(die_with_parent=False)  # the test above means something
     try:
         time.sleep(0.3)
-        assert not _gone(pid)
+        assert not process_gone(pid)
     finally:
         os.kill(pid, signal.SIGKILL)
 
@@ -84,7 +66,7 @@ def test_stop_keeps_its_grace_with_children_that_ignore_sigterm(tmp_path: Path) 
         for i in range(2)
     ]
     started.append(children.spawn("polite", ["sleep", "60"], env=None))
-    assert _until(lambda: all("ready" in c.tail() for c in started[:2]), 20)
+    assert wait_until(lambda: all("ready" in c.tail() for c in started[:2]), 20)
     began = time.monotonic()
     codes = children.stop(started, grace_s=1.0, first=("stubborn-0",))
     elapsed = time.monotonic() - began
