@@ -24,7 +24,11 @@ from connectors.replay import ReplayOptions
 from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
 from pipeline.logs import setup_logging
-from pipeline.shell.bench.options import BenchGatewayOptions, BenchInferenceOptions
+from pipeline.shell.bench.options import (
+    BenchGatewayOptions,
+    BenchGatingOptions,
+    BenchInferenceOptions,
+)
 from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
 
 log = logging.getLogger("vae")
@@ -223,6 +227,12 @@ def _bench_inference(run: Invocation) -> int:
     return run_bench_inference(run.options(BenchInferenceOptions), run.settings)
 
 
+def _bench_gating(run: Invocation) -> int:
+    from pipeline.shell.bench.gating import run as run_bench_gating
+
+    return run_bench_gating(run.options(BenchGatingOptions), run.settings)
+
+
 def _bench_gateway(run: Invocation) -> int:
     from dataclasses import replace
 
@@ -334,6 +344,14 @@ COMMANDS: tuple[Command, ...] = (
         _bench_inference,
         ("worker", "model", "log"),
         ((BenchInferenceOptions, None),),
+    ),
+    Command(
+        "bench gating",
+        "Motion gating on clips of the sample footage at 0%, 50%, 90% still frames: model "
+        "runs, worker CPU and frames/s per frame, recall against every-frame inference.",
+        _bench_gating,
+        ("worker", "model", "log"),
+        ((BenchGatingOptions, None),),
     ),
     Command(
         "bench gateway",

@@ -58,3 +58,20 @@ class BenchGatewayOptions:
             return [int(n) for n in self.streams.split(",") if n.strip()]
         except ValueError:
             raise SettingsError("--streams takes numbers, e.g. 1000,5000") from None
+
+
+@dataclass(frozen=True)
+class BenchGatingOptions:
+    """`vae bench gating`: motion gating on clips with 0-90% still frames; gating's own
+    settings are the worker section's (VAE_WORKER_GATE_*, VAE_WORKER_KEYFRAME_S)."""
+
+    SECTION: ClassVar[str] = "bench_gating"
+
+    shares: str = setting("0,50,90", "Static shares of the clips, percent, comma-separated.")
+    frames: int = setting(400, "Frames per clip (the sample clip's 10 fps: 40 s at 400).")
+    period: int = setting(100, "Frames per moving-then-still cycle of a clip.")
+    noise: float = setting(3.0, "Sensor noise of the still frames (grey levels, std dev).")
+    batch: int = setting(8, "Frames per batch, as the worker's VAE_WORKER_MAX_BATCH.")
+    media: str = setting("", "Clip of moving footage (default: the sample clip).")
+    json: str = setting("artifacts/bench/gating.json", "Where every figure goes.")
+    markdown: str = setting("", "Rewrite the gating section of this file.")
