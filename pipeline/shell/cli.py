@@ -25,6 +25,7 @@ from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOp
 from pipeline import config
 from pipeline.logs import setup_logging
 from pipeline.shell.bench.options import (
+    BenchDecodeOptions,
     BenchGatewayOptions,
     BenchGatingOptions,
     BenchInferenceOptions,
@@ -227,6 +228,12 @@ def _bench_inference(run: Invocation) -> int:
     return run_bench_inference(run.options(BenchInferenceOptions), run.settings)
 
 
+def _bench_decode(run: Invocation) -> int:
+    from pipeline.shell.bench.decode import run as run_bench_decode
+
+    return run_bench_decode(run.options(BenchDecodeOptions))
+
+
 def _bench_gating(run: Invocation) -> int:
     from pipeline.shell.bench.gating import run as run_bench_gating
 
@@ -344,6 +351,14 @@ COMMANDS: tuple[Command, ...] = (
         _bench_inference,
         ("worker", "model", "log"),
         ((BenchInferenceOptions, None),),
+    ),
+    Command(
+        "bench decode",
+        "CPU per frame of JPEG decode + letterbox at 768x576, 1080p and 4K: a full decode "
+        "against the reduced DCT-scale decode (VAE_MODEL_DECODE_MARGIN).",
+        _bench_decode,
+        ("log",),
+        ((BenchDecodeOptions, None),),
     ),
     Command(
         "bench gating",

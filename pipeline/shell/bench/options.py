@@ -75,3 +75,21 @@ class BenchGatingOptions:
     media: str = setting("", "Clip of moving footage (default: the sample clip).")
     json: str = setting("artifacts/bench/gating.json", "Where every figure goes.")
     markdown: str = setting("", "Rewrite the gating section of this file.")
+
+
+@dataclass(frozen=True)
+class BenchDecodeOptions:
+    """`vae bench decode`: CPU per frame of decode + letterbox, full against reduced."""
+
+    SECTION: ClassVar[str] = "bench_decode"
+
+    sizes: str = setting(
+        "768x576,1920x1080,3840x2160",
+        "Frame sizes, WxH, comma-separated: the sample clip's frames resized to each.",
+    )
+    margins: str = setting(
+        "0,2,1", "VAE_MODEL_DECODE_MARGIN values to compare (0: full decode, the baseline)."
+    )
+    frames: int = setting(40, "Frames per point (each decoded and letterboxed 3 times).")
+    json: str = setting("artifacts/bench/decode.json", "Where every figure goes.")
+    markdown: str = setting("", "Rewrite the reduced-decode section of this file.")
