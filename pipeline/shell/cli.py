@@ -260,6 +260,7 @@ def _bench_gateway(run: Invocation) -> int:
         Path(bench.markdown) if bench.markdown else None,
         Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
+        bench.storage,
     )
 
 

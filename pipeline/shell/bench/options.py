@@ -46,6 +46,13 @@ class BenchGatewayOptions:
     SECTION: ClassVar[str] = "bench_gateway"
 
     streams: str = setting("1000,2500,5000,10000", "Rows: stream counts, comma-separated.")
+    storage: str = setting(
+        "memory",
+        "The embedded broker's storage engine for every row and the ceiling: memory keeps "
+        "every frame in RAM (and slows as it grows); null acknowledges produce requests and "
+        "keeps nothing, so the rows measure the gateway rather than the broker.",
+        choices=("memory", "null"),
+    )
     ceiling_seconds: float = setting(15.0, "Seconds of the bare-producer run.")
     out: str = setting("artifacts/bench-gateway", "Per-row JSON reports and plots.")
     markdown: str = setting("", "Rewrite the gateway section of this file.")
