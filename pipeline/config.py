@@ -232,6 +232,12 @@ class WorkerSettings:
         "Weight of a gated frame in the running average that is the reference (the frame "
         "last inferred, blended with the still frames since), averaging sensor noise out.",
     )
+    nice: int = setting(
+        0,
+        "Added to the worker's niceness at start (os.nice): a lower CPU priority, so that on "
+        "a box it shares with a gateway, ingest keeps the CPU it needs and the backlog waits "
+        "in the frames topic. `vae up` sets it with --workers-nice.",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,

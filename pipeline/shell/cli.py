@@ -150,6 +150,7 @@ def _up(run: Invocation) -> int:
         streams=o.streams,
         fps=o.fps,
         workers=o.workers,
+        workers_nice=o.workers_nice,
         duration=o.duration,
         explicit_bootstrap=bool(run.settings.kafka.bootstrap),
         log_dir=Path(o.log_dir),

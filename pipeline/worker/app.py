@@ -458,11 +458,13 @@ class Worker:
                 self.settings.worker.metrics_port, self.metrics.registry, self.healthy, self.ready
             )
         log.info(
-            "worker %s: model %s, max batch %d, max wait %.1f ms",
+            "worker %s: model %s, max batch %d, max wait %.1f ms, gating %s, niceness %d",
             self.identity,
             self.model_label,
             self.settings.worker.max_batch,
             self.settings.worker.max_wait_ms,
+            "on" if self.gate.enabled else "off",
+            os.nice(0),
         )
         try:
             while not self._stop.is_set():
@@ -505,6 +507,8 @@ class Worker:
 
 def run_worker(settings: Settings) -> int:
     """Entry point of `vae worker`."""
+    if settings.worker.nice:
+        os.nice(settings.worker.nice)  # before the model's threads start: they inherit it
     worker = Worker(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())
