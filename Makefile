@@ -33,7 +33,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,10 +99,16 @@ test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromi
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
-bench: bench-gateway bench-inference ## Every benchmark -> docs/benchmarks.md
+bench: bench-gateway bench-inference bench-gating bench-decode ## Every benchmark -> docs/benchmarks.md
 
 bench-gateway: $(STAMP) ## Gateway under loadgen at 1k-10k streams -> docs/benchmarks.md + plot
 	$(VAE) bench gateway --markdown docs/benchmarks.md --plot docs/img/bench-gateway.png $(GATEWAY_BENCH_ARGS)
+
+bench-gating: $(STAMP) assets ## Motion gating on 0/50/90% still clips -> docs/benchmarks.md
+	$(VAE) bench gating --markdown docs/benchmarks.md --json docs/bench-gating.json $(GATING_BENCH_ARGS)
+
+bench-decode: $(STAMP) assets ## JPEG decode + letterbox CPU, full against reduced -> docs/benchmarks.md
+	$(VAE) bench decode --markdown docs/benchmarks.md --json docs/bench-decode.json $(DECODE_BENCH_ARGS)
 
 bench-inference: $(STAMP) assets ## Inference benchmark (every backend here) -> docs/benchmarks.md + plot
 	$(VAE) bench inference --markdown docs/benchmarks.md --plot docs/img/inference-throughput.png $(BENCH_ARGS)

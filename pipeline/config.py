@@ -205,6 +205,39 @@ class WorkerSettings:
         "of those in the stages, before the consumer pauses; too low caps throughput at about "
         "this many frames per broker round trip.",
     )
+    gate: bool = setting(
+        True,
+        "Motion gating: a frame of a stream in which nothing moved since the frame last "
+        "inferred skips the model, and its detections carry that frame's objects (with "
+        "`inferred` false). Off: every frame is inferred.",
+    )
+    keyframe_s: float = setting(
+        2.0,
+        "With gating, a stream's frame is inferred at least this often (seconds of the "
+        "stream's capture time) whatever the motion, so objects that stand still stay fresh.",
+    )
+    gate_width: int = setting(
+        160,
+        "Gating's thumbnail: the JPEG decoded in grey at the smallest DCT scale (1/2, 1/4, "
+        "1/8) at least this many pixels wide, averaged over 2x2 cells.",
+    )
+    gate_threshold: float = setting(
+        20.0, "Grey levels (of 255) a thumbnail cell must differ from the reference to change."
+    )
+    gate_min_area: float = setting(
+        0.002, "Share of the thumbnail's cells that must change for a frame to have moved."
+    )
+    gate_alpha: float = setting(
+        0.05,
+        "Weight of a gated frame in the running average that is the reference (the frame "
+        "last inferred, blended with the still frames since), averaging sensor noise out.",
+    )
+    nice: int = setting(
+        0,
+        "Added to the worker's niceness at start (os.nice): a lower CPU priority, so that on "
+        "a box it shares with a gateway, ingest keeps the CPU it needs and the backlog waits "
+        "in the frames topic. `vae up` sets it with --workers-nice.",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,
@@ -257,6 +290,14 @@ class ModelSettings:
         "for bit; torch runs the same antialiased filter in about a third of the CPU time, "
         "within one grey level (needs the torch extra).",
         choices=("pillow", "torch"),
+    )
+    decode_margin: float = setting(
+        2.0,
+        "CPU preprocessing: decode each JPEG at the smallest DCT scale (1/2, 1/4, 1/8) still "
+        "at least this many times its letterbox size (a 1080p frame into 416 pixels: 1/2 at "
+        "2, 1/4 at 1), for a fraction of a full decode and resize. A frame under twice that "
+        "size (the sample media, at any margin of 1 or more) decodes in full either way; 0 "
+        "always decodes in full (boxes then match MODELS.md's reference bit for bit).",
     )
     gpu_preprocess: bool = setting(
         True,
@@ -531,6 +572,8 @@ def validate(settings: Settings) -> None:
             "VAE_WORKER_MAX_POLL_INTERVAL_MS must be at least VAE_WORKER_SESSION_TIMEOUT_MS "
             f"({settings.worker.max_poll_interval_ms} < {settings.worker.session_timeout_ms})"
         )
+    if not 0.0 <= settings.worker.gate_alpha <= 1.0:
+        raise SettingsError("VAE_WORKER_GATE_ALPHA must be between 0 and 1")
     if settings.topics.frames == settings.topics.detections:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")
 

@@ -123,6 +123,20 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
+        self.frames_inferred = Counter(
+            "vae_worker_frames_inferred",
+            "Frames run through the model, by stream group (the stream id up to its first "
+            "'-', '_', '/' or ':').",
+            ["group"],
+            registry=r,
+        )
+        self.frames_gated = Counter(
+            "vae_worker_frames_gated",
+            "Frames motion gating kept from the model (nothing moved): their detections carry "
+            "the stream's last inferred objects; by stream group.",
+            ["group"],
+            registry=r,
+        )
         self.batch_size = Histogram(
             "vae_worker_batch_size",
             "Frames per inference batch.",

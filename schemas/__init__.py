@@ -17,6 +17,17 @@ def load(name: str) -> dict[str, Any]:
     return schema
 
 
+def earlier() -> list[dict[str, Any]]:
+    """Earlier versions of the schemas (``schemas/earlier/<name>-<n>.avsc``): records their
+    writers produced must still decode where no registry serves their ids."""
+    folder = resources.files(__name__).joinpath("earlier")
+    return [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(folder.iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".avsc")
+    ]
+
+
 def names() -> list[str]:
     """Every schema shipped here."""
     return sorted(

@@ -51,6 +51,7 @@ def choose_preparer(
     pool: Executor | None = None,
     gpu_preprocess: bool = True,
     cpu_resize: str = "pillow",
+    decode_margin: float = 0.0,
 ) -> Preparer:
     """GPU decode and letterbox for torch on CUDA (when allowed); the CPU otherwise."""
     if gpu_preprocess and backend.device == "cuda" and backend.name.startswith("torch"):
@@ -65,7 +66,7 @@ def choose_preparer(
 
         dtype = getattr(backend, "dtype", torch.float32)  # the torch backend's model dtype
         return TorchPreparer(backend.input_size, "cuda", dtype, nvjpeg=nvjpeg, pool=pool)
-    return CpuPreparer(backend.input_size, pool, cpu_resize)
+    return CpuPreparer(backend.input_size, pool, cpu_resize, decode_margin)
 
 
 class Detector:

@@ -43,13 +43,24 @@ def broker_binary() -> str:
         raise EmbeddedBrokerError(f"no Tansu broker binary: {exc}") from exc
 
 
+MEMORY = "memory://tansu/"  # keeps every record, in RAM
+NULL = "null://"  # acknowledges produce requests and keeps nothing: benchmarks of producers
+
+
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", log_file: Path | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        storage: str = MEMORY,
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.storage = storage
         self._child: children.Child | None = None
 
     @property
@@ -71,7 +82,7 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage,
         ]
         env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
         env.setdefault("RUST_LOG", "warn")
@@ -85,7 +96,7 @@ class EmbeddedBroker:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded broker (Tansu, in memory) listening on %s", self.bootstrap)
+        log.info("embedded broker (Tansu, %s) listening on %s", self.storage, self.bootstrap)
         return self
 
     def _exited(self) -> bool:

@@ -57,5 +57,6 @@ def detections(record: Mapping[str, Any]) -> str:
             }
             for o in record["objects"]
         ],
+        "inferred": record.get("inferred", True),
     }
     return json.dumps(body, separators=(",", ":"))

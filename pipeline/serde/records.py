@@ -60,6 +60,7 @@ class DetectionsRecord(TypedDict):
     worker: str
     timings: StageTimings
     objects: list[DetectedObjectRecord]
+    inferred: bool  # False: gated, the objects are the stream's last inferred frame's
 
 
 # --- builders: the one place each record is assembled --------------------------------
@@ -125,8 +126,10 @@ def detections_record(
     model: str,
     worker: str,
     timings: StageTimings,
+    inferred: bool = True,
 ) -> DetectionsRecord:
-    """The detections of one frame, carrying the frame's identity and times."""
+    """The detections of one frame, carrying the frame's identity and times; ``inferred``
+    False when motion gating carried ``objects`` over from an earlier frame."""
     return {
         "stream_id": frame["stream_id"],
         "frame_id": frame["frame_id"],
@@ -139,4 +142,5 @@ def detections_record(
         "worker": worker,
         "timings": timings,
         "objects": objects,
+        "inferred": inferred,
     }

@@ -38,12 +38,15 @@ def local_schema_id(schema: dict[str, Any]) -> int:
 
 
 class LocalSchemaIds:
-    """Ids derived from the schemas themselves; knows every schema shipped in schemas/."""
+    """Ids derived from the schemas themselves; knows every schema shipped in schemas/ and
+    their earlier versions (schemas/earlier/), so records of older writers still decode."""
 
     def __init__(self, extra: Iterable[dict[str, Any]] = ()) -> None:
         self._by_id: dict[int, dict[str, Any]] = {}
         for name in shipped_schemas.names():
             self._remember(shipped_schemas.load(name))
+        for schema in shipped_schemas.earlier():
+            self._remember(schema)
         for schema in extra:
             self._remember(schema)
 

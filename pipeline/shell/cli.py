@@ -24,7 +24,12 @@ from connectors.replay import ReplayOptions
 from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
 from pipeline.logs import setup_logging
-from pipeline.shell.bench.options import BenchGatewayOptions, BenchInferenceOptions
+from pipeline.shell.bench.options import (
+    BenchDecodeOptions,
+    BenchGatewayOptions,
+    BenchGatingOptions,
+    BenchInferenceOptions,
+)
 from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
 
 log = logging.getLogger("vae")
@@ -213,6 +218,18 @@ def _bench_inference(run: Invocation) -> int:
     return run_bench_inference(run.options(BenchInferenceOptions), run.settings)
 
 
+def _bench_decode(run: Invocation) -> int:
+    from pipeline.shell.bench.decode import run as run_bench_decode
+
+    return run_bench_decode(run.options(BenchDecodeOptions))
+
+
+def _bench_gating(run: Invocation) -> int:
+    from pipeline.shell.bench.gating import run as run_bench_gating
+
+    return run_bench_gating(run.options(BenchGatingOptions), run.settings)
+
+
 def _bench_gateway(run: Invocation) -> int:
     from dataclasses import replace
 
@@ -233,6 +250,7 @@ def _bench_gateway(run: Invocation) -> int:
         Path(bench.markdown) if bench.markdown else None,
         Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
+        bench.storage,
     )
 
 
@@ -324,6 +342,22 @@ COMMANDS: tuple[Command, ...] = (
         _bench_inference,
         ("worker", "model", "log"),
         ((BenchInferenceOptions, None),),
+    ),
+    Command(
+        "bench decode",
+        "CPU per frame of JPEG decode + letterbox at 768x576, 1080p and 4K: a full decode "
+        "against the reduced DCT-scale decode (VAE_MODEL_DECODE_MARGIN).",
+        _bench_decode,
+        ("log",),
+        ((BenchDecodeOptions, None),),
+    ),
+    Command(
+        "bench gating",
+        "Motion gating on clips of the sample footage at 0%, 50%, 90% still frames: model "
+        "runs, worker CPU and frames/s per frame, recall against every-frame inference.",
+        _bench_gating,
+        ("worker", "model", "log"),
+        ((BenchGatingOptions, None),),
     ),
     Command(
         "bench gateway",

@@ -25,6 +25,12 @@ class UpOptions:
     streams: int = setting(4, "Replayed streams.")
     fps: float = setting(5.0, "Frames per second per stream.")
     workers: int = setting(1, "Worker processes.")
+    workers_nice: int = setting(
+        10,
+        "The workers' VAE_WORKER_NICE: detection runs at a lower CPU priority than ingest, so "
+        "when the workers cannot keep up the gateway still takes every frame in real time "
+        "and the backlog stays in the frames topic. 0: the same priority.",
+    )
     duration: float = setting(0.0, "Stop after this many seconds (0: run until Ctrl-C).")
     log_dir: str = setting("artifacts/up", "Where each process's log goes.")
 

@@ -390,6 +390,8 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
         started.append(spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir))
         for i, port in enumerate(ports):
             worker_env = {**env, "VAE_WORKER_METRICS_PORT": str(port)}
+            if options.workers_nice:
+                worker_env["VAE_WORKER_NICE"] = str(options.workers_nice)
             started.append(spawn_vae(f"worker-{i}", ["worker"], env=worker_env, log_dir=log_dir))
         http = f"http://127.0.0.1:{gw.port}"
         health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]

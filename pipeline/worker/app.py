@@ -17,11 +17,14 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from pipeline.config import Settings
 from pipeline.inference.backends import create_backend
+from pipeline.inference.detections import Detections
 from pipeline.inference.detector import Detector, PreparedBatch, Submitted, choose_preparer
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.kafka import consumer_config, producer_config
@@ -30,14 +33,24 @@ from pipeline.kafka.producer import CallbackProducer
 from pipeline.kafka.registry import schema_ids_from
 from pipeline.metrics import WorkerMetrics
 from pipeline.serde import (
+    DetectedObjectRecord,
     FrameRecord,
     SchemaIds,
     SerdeError,
+    StageTimings,
     detected_objects,
     detections_record,
 )
 from pipeline.topics import engine_topics
 from pipeline.worker.batcher import DynamicBatcher
+from pipeline.worker.gating import (
+    Grey,
+    LastInferred,
+    MotionGate,
+    MotionParams,
+    stream_group,
+    thumbnail,
+)
 from pipeline.worker.health import serve_health
 from pipeline.worker.offsets import OffsetTracker
 from pipeline.worker.stages import STOP, OverlappedStage, Stage
@@ -56,11 +69,31 @@ class FrameItem:
 
 
 @dataclass(slots=True)
-class InferredBatch:
+class GatedBatch:
+    """A batch after gating: ``prepared.rows`` index ``frames``; ``gated`` maps the frames
+    that skip the model to their thumbnail's decode time (ms)."""
+
     frames: list[FrameItem]
     prepared: PreparedBatch
+    gated: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InferredBatch:
+    batch: GatedBatch
     raw: Any
     inference_ms: float
+
+
+def _no_rows() -> PreparedBatch:
+    return PreparedBatch(
+        tensor=None,
+        ratios=np.zeros((0,), np.float32),
+        sizes=np.zeros((0, 2), np.int32),
+        rows=[],
+        decode_ms=[],
+        preprocess_ms=[],
+    )
 
 
 def _now_us() -> int:
@@ -89,9 +122,24 @@ class Worker:
             conf_threshold=settings.model.conf_threshold,
             iou_threshold=settings.model.nms_iou,
             preparer=choose_preparer(
-                backend, self._pool, settings.model.gpu_preprocess, settings.model.cpu_resize
+                backend,
+                self._pool,
+                settings.model.gpu_preprocess,
+                settings.model.cpu_resize,
+                settings.model.decode_margin,
             ),
         )
+        self.gate = MotionGate(
+            MotionParams(
+                width=w.gate_width,
+                threshold=w.gate_threshold,
+                min_area=w.gate_min_area,
+                alpha=w.gate_alpha,
+                keyframe_s=w.keyframe_s,
+            ),
+            enabled=w.gate,
+        )
+        self._last_objects: LastInferred[list[DetectedObjectRecord]] = LastInferred()
         self.model_label = f"{settings.model.name}/{self.detector.model_label}"
         self.metrics.backend.labels(backend.name, backend.precision).set(1)
         self.tracker = OffsetTracker()
@@ -144,6 +192,8 @@ class Worker:
     # --- consumer thread -------------------------------------------------------------
 
     def _on_assign(self, partitions: list[int]) -> None:
+        # A partition that comes back may have been elsewhere meanwhile: start afresh.
+        self._forget_streams(partitions)
         self._owned.update(partitions)
         self.metrics.assigned_partitions.set(len(self._owned))
 
@@ -167,7 +217,12 @@ class Worker:
     def _on_lost(self, partitions: list[int]) -> None:
         self._release(partitions)
 
+    def _forget_streams(self, partitions: list[int]) -> None:
+        self.gate.forget(partitions)
+        self._last_objects.forget(partitions)
+
     def _release(self, partitions: list[int]) -> None:
+        self._forget_streams(partitions)
         self.tracker.forget(partitions)
         for partition in partitions:
             self._owned.discard(partition)
@@ -233,8 +288,41 @@ class Worker:
 
     # --- stage threads ---------------------------------------------------------------
 
-    def _prepare(self, frames: list[FrameItem]) -> tuple[list[FrameItem], PreparedBatch] | None:
-        prepared = self.detector.prepare([f.record["image"] for f in frames])
+    def _thumbnail(self, frame: FrameItem) -> tuple[Grey | None, float]:
+        started = time.perf_counter()
+        grey = thumbnail(frame.record["image"], self.gate.params.width)
+        return grey, (time.perf_counter() - started) * 1e3
+
+    def _gate(self, frames: list[FrameItem]) -> tuple[list[int], dict[int, float]]:
+        """Which frames go to the model, and the gated ones' thumbnail times (in order:
+        each stream's frames are decided one after the other)."""
+        if not self.gate.enabled:
+            return list(range(len(frames))), {}
+        thumbs = list(self._pool.map(self._thumbnail, frames))
+        inferred, gated = [], {}
+        for index, (frame, (grey, ms)) in enumerate(zip(frames, thumbs, strict=True)):
+            self.metrics.stage_seconds.labels("gate").observe(ms / 1e3)
+            record = frame.record
+            decision = self.gate.decide(
+                record["stream_id"], frame.partition, grey, record["capture_ts_us"] / 1e6
+            )
+            group = stream_group(record["stream_id"])
+            if decision.infer:
+                inferred.append(index)
+                self.metrics.frames_inferred.labels(group).inc()
+            else:
+                gated[index] = ms
+                self.metrics.frames_gated.labels(group).inc()
+        return inferred, gated
+
+    def _prepare(self, frames: list[FrameItem]) -> GatedBatch | None:
+        inferred, gated = self._gate(frames)
+        if inferred:
+            prepared = self.detector.prepare([frames[i].record["image"] for i in inferred])
+            prepared.rows = [inferred[r] for r in prepared.rows]
+            prepared.errors = {inferred[i]: why for i, why in prepared.errors.items()}
+        else:
+            prepared = _no_rows()
         stage = self.metrics.stage_seconds
         for ms in prepared.decode_ms:
             stage.labels("decode").observe(ms / 1e3)
@@ -248,47 +336,73 @@ class Worker:
                 reason,
             )
             self._skip(frames[index].partition, frames[index].offset, "undecodable")
-        if not prepared.rows:
+        if not prepared.rows and not gated:
             return None
-        return frames, prepared
+        return GatedBatch(frames, prepared, gated)
 
-    def _submit(
-        self, item: tuple[list[FrameItem], PreparedBatch]
-    ) -> tuple[list[FrameItem], Submitted]:
-        frames, prepared = item
-        self.metrics.padded_rows.inc(self.detector.padding(prepared))
-        return frames, self.detector.submit(prepared)
+    def _submit(self, batch: GatedBatch) -> tuple[GatedBatch, Submitted]:
+        if batch.prepared.rows:
+            self.metrics.padded_rows.inc(self.detector.padding(batch.prepared))
+        return batch, self.detector.submit(batch.prepared)
 
-    def _collect(self, started: tuple[list[FrameItem], Submitted]) -> InferredBatch:
-        frames, submitted = started
+    def _collect(self, started: tuple[GatedBatch, Submitted]) -> InferredBatch:
+        batch, submitted = started
         raw, inference_ms = self.detector.collect(submitted)
-        self.metrics.stage_seconds.labels("infer").observe(inference_ms / 1e3)
-        return InferredBatch(frames, submitted.prepared, raw, inference_ms)
+        if batch.prepared.rows:
+            self.metrics.stage_seconds.labels("infer").observe(inference_ms / 1e3)
+        return InferredBatch(batch, raw, inference_ms)
 
-    def _publish(self, batch: InferredBatch) -> None:
-        result = self.detector.finish(batch.prepared, batch.raw, batch.inference_ms)
-        self.metrics.stage_seconds.labels("postprocess").observe(result.postprocess_ms / 1e3)
+    def _publish(self, inferred: InferredBatch) -> None:
+        """Every frame of the batch in order: an inferred frame with its own objects (which
+        its stream's next gated frames carry), a gated one with its stream's last ones."""
+        batch = inferred.batch
+        prepared = batch.prepared
+        result = self.detector.finish(prepared, inferred.raw, inferred.inference_ms)
+        if prepared.rows:
+            self.metrics.stage_seconds.labels("postprocess").observe(result.postprocess_ms / 1e3)
         started = time.perf_counter()
-        size = len(batch.prepared.rows)
-        for position, (row, detections) in enumerate(
-            zip(batch.prepared.rows, result.detections, strict=True)
-        ):
-            frame = batch.frames[row]
+        size = len(prepared.rows)
+        found: dict[int, tuple[int, Detections]] = {
+            row: (position, detections)
+            for position, (row, detections) in enumerate(
+                zip(prepared.rows, result.detections, strict=True)
+            )
+        }
+        for index, frame in enumerate(batch.frames):
             source = frame.record
+            queue_ms = max(0.0, (frame.polled_us - source["gateway_ts_us"]) / 1e3)
+            if index in found:
+                position, detections = found[index]
+                objects = detected_objects(detections, COCO_CLASSES)
+                self._last_objects.put(source["stream_id"], frame.partition, objects)
+                timings: StageTimings = {
+                    "queue_ms": queue_ms,
+                    "decode_ms": prepared.decode_ms[position],
+                    "preprocess_ms": prepared.preprocess_ms[position],
+                    "inference_ms": inferred.inference_ms,
+                    "postprocess_ms": result.postprocess_ms,
+                    "batch_size": size,
+                }
+            elif index in batch.gated:
+                objects = self._last_objects.get(source["stream_id"], [])
+                timings = {
+                    "queue_ms": queue_ms,
+                    "decode_ms": batch.gated[index],  # the thumbnail's
+                    "preprocess_ms": 0.0,
+                    "inference_ms": 0.0,
+                    "postprocess_ms": 0.0,
+                    "batch_size": 0,
+                }
+            else:
+                continue  # undecodable: skipped in prepare
             record = detections_record(
                 source,
-                detected_objects(detections, COCO_CLASSES),
+                objects,
                 worker_ts_us=_now_us(),
                 model=self.model_label,
                 worker=self.identity,
-                timings={
-                    "queue_ms": max(0.0, (frame.polled_us - source["gateway_ts_us"]) / 1e3),
-                    "decode_ms": batch.prepared.decode_ms[position],
-                    "preprocess_ms": batch.prepared.preprocess_ms[position],
-                    "inference_ms": batch.inference_ms,
-                    "postprocess_ms": result.postprocess_ms,
-                    "batch_size": size,
-                },
+                timings=timings,
+                inferred=index in found,
             )
             self.producer.produce(
                 self._detections.topic,
@@ -344,11 +458,13 @@ class Worker:
                 self.settings.worker.metrics_port, self.metrics.registry, self.healthy, self.ready
             )
         log.info(
-            "worker %s: model %s, max batch %d, max wait %.1f ms",
+            "worker %s: model %s, max batch %d, max wait %.1f ms, gating %s, niceness %d",
             self.identity,
             self.model_label,
             self.settings.worker.max_batch,
             self.settings.worker.max_wait_ms,
+            "on" if self.gate.enabled else "off",
+            os.nice(0),
         )
         try:
             while not self._stop.is_set():
@@ -391,6 +507,8 @@ class Worker:
 
 def run_worker(settings: Settings) -> int:
     """Entry point of `vae worker`."""
+    if settings.worker.nice:
+        os.nice(settings.worker.nice)  # before the model's threads start: they inherit it
     worker = Worker(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())

@@ -73,3 +73,5 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
     assert received > 10, final
     assert "dog" in final and "p50" in final
     assert (tmp_path / "gateway.log").is_file() and (tmp_path / "worker-0.log").is_file()
+    # Detection yields the CPU to ingest: the worker runs at `--workers-nice` (10).
+    assert ", niceness 10" in (tmp_path / "worker-0.log").read_text()

@@ -58,6 +58,7 @@ def detections_record() -> dict[str, Any]:
                 "y2": 4.0,
             }
         ],
+        "inferred": True,
     }
 
 
@@ -127,3 +128,28 @@ def test_truncated_body_is_a_clear_error() -> None:
 def test_encoding_a_wrong_record_is_a_clear_error() -> None:
     with pytest.raises(SerdeError):
         AvroEncoder(schemas.load("frame"), LocalSchemaIds(), "x").encode(frame_record(width="wide"))
+
+
+def test_detections_of_earlier_writers_still_decode_without_a_registry() -> None:
+    """Workers from before motion gating write Detections without ``inferred``: a reader of
+    today's schema (the local ids know the earlier version) reads them as inferred."""
+    (earlier,) = [s for s in schemas.earlier() if s["name"] == "Detections"]
+    ids = LocalSchemaIds()
+    old = detections_record()
+    del old["inferred"]
+    data = AvroEncoder(earlier, ids, "detections-value").encode(old)
+    assert local_schema_id(earlier) != local_schema_id(schemas.load("detections"))
+    assert AvroDecoder(schemas.load("detections"), LocalSchemaIds()).decode(data) == {
+        **old,
+        "inferred": True,
+    }
+
+
+def test_earlier_readers_skip_the_gating_flag() -> None:
+    (earlier,) = [s for s in schemas.earlier() if s["name"] == "Detections"]
+    ids = LocalSchemaIds()
+    record = {**detections_record(), "inferred": False}
+    data = AvroEncoder(schemas.load("detections"), ids, "detections-value").encode(record)
+    decoded = AvroDecoder(earlier, ids).decode(data)
+    assert "inferred" not in decoded
+    assert decoded["objects"] == record["objects"]

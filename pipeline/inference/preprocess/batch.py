@@ -20,6 +20,7 @@ import numpy.typing as npt
 from pipeline.inference.preprocess.cpu import (
     UndecodableImage,
     decode_jpeg_bgr,
+    decode_jpeg_bgr_for,
     letterbox,
     to_chw_float,
 )
@@ -86,26 +87,31 @@ class CpuPreparer:
     """simplejpeg + Pillow letterbox per frame, in parallel on a thread pool."""
 
     def __init__(
-        self, input_size: tuple[int, int], pool: Executor | None = None, resize: str = "pillow"
+        self,
+        input_size: tuple[int, int],
+        pool: Executor | None = None,
+        resize: str = "pillow",
+        decode_margin: float = 0.0,
     ) -> None:
         self.input_size = input_size
         self._pool = pool
         self._resize = resize
+        self._margin = decode_margin  # 0: full decode (see preprocess.cpu.dct_scale_for)
 
     def _prepare_one(self, data: bytes, slot: npt.NDArray[np.float32]) -> Outcome:
         start = time.perf_counter()
-        image = decode_jpeg_bgr(data)
+        if self._margin > 0:
+            image, height, width = decode_jpeg_bgr_for(data, self.input_size, self._margin)
+        else:
+            image = decode_jpeg_bgr(data)
+            height, width = image.shape[:2]
         decoded = time.perf_counter()
         canvas, ratio = letterbox(image, self.input_size, self._resize)
+        # Boxes come back in the full frame's pixels, whatever scale it was decoded at.
+        ratio *= image.shape[1] / width
         to_chw_float(canvas, slot)
         done = time.perf_counter()
-        return (
-            ratio,
-            image.shape[0],
-            image.shape[1],
-            (decoded - start) * 1e3,
-            (done - decoded) * 1e3,
-        )
+        return (ratio, height, width, (decoded - start) * 1e3, (done - decoded) * 1e3)
 
     def prepare(self, images: Sequence[bytes]) -> PreparedBatch:
         """Decode and letterbox every image into one (n, 3, H, W) float32 tensor."""

@@ -29,6 +29,46 @@ def decode_jpeg_bgr(data: bytes) -> npt.NDArray[np.uint8]:
     return np.asarray(image, dtype=np.uint8)
 
 
+DCT_SCALES = (8, 4, 2)  # 1/8, 1/4, 1/2: libjpeg-turbo's fast reduced decodes
+
+
+def dct_scale_for(height: int, width: int, size: tuple[int, int], margin: float = 1.0) -> int:
+    """The largest k of 8, 4, 2 (1 if none) such that the frame decoded at 1/k is still at
+    least ``margin`` times its letterbox into ``size`` (1: just covers it, the resize only
+    ever shrinks); ``margin`` 0 means a full decode."""
+    if margin <= 0:
+        return 1
+    ratio = letterbox_ratio(height, width, size)
+    new_h, new_w = int(height * ratio) * margin, int(width * ratio) * margin
+    for k in DCT_SCALES:
+        if -(-height // k) >= new_h and -(-width // k) >= new_w:
+            return k
+    return 1
+
+
+def decode_jpeg_bgr_for(
+    data: bytes, size: tuple[int, int], margin: float = 1.0
+) -> tuple[npt.NDArray[np.uint8], int, int]:
+    """JPEG bytes to BGR at the smallest of 1/2, 1/4, 1/8 scale still ``margin`` times its
+    letterbox into ``size`` (full size when none is), and the frame's full height and width
+    (boxes are reported in those)."""
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise UndecodableImage(f"cannot decode JPEG: {exc}") from None
+    k = dct_scale_for(height, width, size, margin)
+    if k == 1:
+        return decode_jpeg_bgr(data), height, width
+    try:
+        # simplejpeg picks the smallest n/8 scale meeting both minimums: exactly 1/k.
+        scaled = simplejpeg.decode_jpeg(
+            data, colorspace="BGR", min_height=-(-height // k), min_width=-(-width // k)
+        )
+    except ValueError as exc:
+        raise UndecodableImage(f"cannot decode JPEG: {exc}") from None
+    return np.asarray(scaled, dtype=np.uint8), height, width
+
+
 def letterbox_ratio(height: int, width: int, size: tuple[int, int]) -> float:
     """Scale that fits an image into ``size`` (height, width) keeping its aspect ratio."""
     return min(size[0] / height, size[1] / width)

@@ -30,9 +30,9 @@ from pipeline.children import Child, spawn_vae, stop
 from pipeline.config import KafkaSettings, Settings, TopicSettings
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.kafka.embedded import MEMORY, NULL, EmbeddedBroker
 from pipeline.kafka.producer import CallbackProducer
-from pipeline.runtime import free_port, pid_cpu_seconds
+from pipeline.runtime import free_port, pid_cpu_seconds, process_cpu_seconds
 from pipeline.shell.bench.results import replace_section
 from pipeline.topics import engine_topics
 
@@ -52,6 +52,35 @@ class Row:
     broker_cpu: float = 0.0
     loadgen_exit: int = 0
     note: str = ""
+
+    @property
+    def acked_per_s(self) -> float:
+        return float(self.report.get("acked_per_s", 0))
+
+    @property
+    def gateway_cpu_us_per_frame(self) -> float:
+        """The gateway's CPU per acked frame over the sending window."""
+        return self.gateway_cpu * 1e6 / self.acked_per_s if self.acked_per_s else 0.0
+
+    def per_second_p99(self) -> tuple[float, float]:
+        """The median and the worst of the gateway's p99 second by second."""
+        values = sorted(
+            float(s["gateway"]["p99"]) for s in self.report.get("series", []) if "gateway" in s
+        )
+        if not values:
+            return 0.0, 0.0
+        return values[len(values) // 2], values[-1]
+
+
+STORAGE = {"memory": MEMORY, "null": NULL}
+
+
+@dataclass
+class Ceiling:
+    """The bare producer: frames/s delivered, and its own CPU per frame."""
+
+    frames_per_s: float
+    cpu_us_per_frame: float
 
 
 def _available_bytes() -> int:
@@ -96,10 +125,10 @@ class CpuSampler:
 
 @contextmanager
 def _broker_and_gateway(
-    settings: Settings, log_dir: Path
+    settings: Settings, log_dir: Path, storage: str = MEMORY
 ) -> Iterator[tuple[str, Child, EmbeddedBroker]]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    with EmbeddedBroker(log_file=log_dir / "broker.log").start() as broker:
+    with EmbeddedBroker(log_file=log_dir / "broker.log", storage=storage).start() as broker:
         kafka = replace(settings.kafka, bootstrap=broker.bootstrap)
         ensure_topics(kafka, engine_topics(settings.topics).all())
         port = free_port()
@@ -132,10 +161,13 @@ def _wait_ready(url: str, gateway: Child, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the gateway was not ready at {url} within {timeout:.0f} s")
 
 
-def run_row(row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path) -> Row:
+def run_row(
+    row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path, storage: str = MEMORY
+) -> Row:
     """One row: fresh broker and gateway, loadgen, CPU over the sending window."""
     name = f"{row.streams}x{row.fps:g}"
-    with _broker_and_gateway(settings, out_dir / "logs" / name) as (url, gateway, broker):
+    logs = out_dir / "logs" / name
+    with _broker_and_gateway(settings, logs, storage) as (url, gateway, broker):
         window: dict[str, float] = {}
 
         def on_phase(phase: str) -> None:
@@ -168,10 +200,16 @@ def run_row(row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path
 
 
 def measure_ceiling(
-    kafka: KafkaSettings, topics: TopicSettings, linger_ms: float, size: int, seconds: float
-) -> float:
-    """Frames/s a bare producer delivers to a fresh broker: the gateway's upper bound."""
-    with EmbeddedBroker().start() as broker:
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    linger_ms: float,
+    size: int,
+    seconds: float,
+    storage: str = MEMORY,
+) -> Ceiling:
+    """Frames/s a bare producer delivers to a fresh broker: the gateway's upper bound; and
+    the CPU per frame of this process meanwhile (the producer, librdkafka's threads)."""
+    with EmbeddedBroker(storage=storage).start() as broker:
         kafka = replace(kafka, bootstrap=broker.bootstrap)
         ensure_topics(kafka, engine_topics(topics).all())
         conf = producer_config(
@@ -186,6 +224,7 @@ def measure_ceiling(
                 delivered[0] += 1
 
         keys = [f"ceiling-{i}".encode() for i in range(1000)]
+        cpu_started = process_cpu_seconds()
         started = time.monotonic()
         sent = 0
         while time.monotonic() - started < seconds:
@@ -196,45 +235,52 @@ def measure_ceiling(
                 time.sleep(0.005)  # the poll thread frees room as deliveries complete
         producer.close(60)
         elapsed = time.monotonic() - started
-    return delivered[0] / elapsed
+        cpu = process_cpu_seconds() - cpu_started
+    return Ceiling(delivered[0] / elapsed, cpu * 1e6 / delivered[0] if delivered[0] else 0.0)
 
 
 def _fmt(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def markdown(rows: Sequence[Row], ceiling: float, meta: dict[str, Any], plot: str) -> str:
+def markdown(rows: Sequence[Row], ceiling: Ceiling, meta: dict[str, Any], plot: str) -> str:
     lines = [
         SECTION_START,
         "",
         f"Generated by `{meta['command']}` on {meta['date']} ({meta['machine']}).",
         f"Frames: {meta['frame']}; gateway `linger.ms` {meta['linger_ms']:g}; loadgen in "
-        f"{meta['procs']} process(es); broker, gateway and loadgen share the machine.",
+        f"{meta['procs']} process(es); broker, gateway and loadgen share the machine; broker "
+        f"storage `{meta.get('storage', MEMORY)}`.",
         "",
         "| streams x fps | s | frames/s acked | of ceiling | gateway p50 / p99 / p99.9 ms "
-        "| broker ack p99 ms | ack rtt p99 ms | lost | refused | gateway CPU | broker CPU "
-        "| loadgen late p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| per-second p99 median / worst ms "
+        "| broker ack p99 ms | ack rtt p99 ms | lost | refused | gateway CPU | gateway CPU-µs "
+        "per frame | broker CPU | loadgen late p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         r = row.report
         lat = r.get("latency_ms", {})
         g, b = lat.get("gateway", {}), lat.get("broker_ack", {})
         rtt, lag = lat.get("ack_rtt", {}), lat.get("send_lag", {})
-        acked = float(r.get("acked_per_s", 0))
+        acked = row.acked_per_s
         counts = r.get("counts", {})
+        median_p99, worst_p99 = row.per_second_p99()
         lines.append(
             f"| {row.streams:,} x {row.fps:g} | {row.duration:g} | {acked:,.0f} "
-            f"| {acked / ceiling:.0%} "
+            f"| {acked / ceiling.frames_per_s:.0%} "
             f"| {_fmt(g.get('p50', 0))} / {_fmt(g.get('p99', 0))} / {_fmt(g.get('p99.9', 0))} "
+            f"| {_fmt(median_p99)} / {_fmt(worst_p99)} "
             f"| {_fmt(b.get('p99', 0))} | {_fmt(rtt.get('p99', 0))} "
             f"| {counts.get('lost', 0):,} | {counts.get('rejected', 0):,} "
-            f"| {row.gateway_cpu:.2f} | {row.broker_cpu:.2f} | {_fmt(lag.get('p99', 0))} |"
+            f"| {row.gateway_cpu:.2f} | {row.gateway_cpu_us_per_frame:,.0f} "
+            f"| {row.broker_cpu:.2f} | {_fmt(lag.get('p99', 0))} |"
         )
     lines += [
         "",
         f"Ceiling (bare confluent-kafka producer, same settings and message size, fresh broker): "
-        f"**{ceiling:,.0f} frames/s**.",
+        f"**{ceiling.frames_per_s:,.0f} frames/s**, at **{ceiling.cpu_us_per_frame:,.0f} "
+        "CPU-µs per frame** of its own (beside the gateway's column).",
         "",
         "CPU columns are cores busy (1.00 = one core) over the sending window; the machine has "
         f"{os.cpu_count()}. *loadgen late* is how far behind its schedule loadgen sent (its "
@@ -307,9 +353,11 @@ def run_bench(
     doc: Path | None,
     plot: Path | None,
     command: str,
+    storage: str = "memory",
 ) -> int:
     """Every row, then the ceiling; write JSON, the doc section and the plot."""
     console = Console(stderr=True)
+    engine = STORAGE[storage]
     source = options.source or default_source()
     frames = load_frames(source, options.width, options.quality, options.max_frames)
     frame_bytes = sum(len(f.jpeg) for f in frames) // len(frames)
@@ -318,14 +366,14 @@ def run_bench(
         row = Row(count, options.fps, options.duration)
         wanted = count * options.fps * options.duration * (frame_bytes + AVRO_OVERHEAD_BYTES)
         budget = MEMORY_SHARE * _available_bytes()
-        if wanted > budget:  # the in-memory broker would hold every frame of the row
+        if engine == MEMORY and wanted > budget:  # the broker would hold every frame
             row.duration = max(10.0, options.duration * budget / wanted)
             row.note = (
                 f"shortened to {row.duration:.0f} s: the embedded broker keeps every frame in "
                 f"memory and {options.duration:g} s would need {wanted / 2**30:.1f} GiB"
             )
         console.rule(f"{count:,} streams x {options.fps:g} fps, {row.duration:.0f} s")
-        rows.append(run_row(row, replace(options, source=source), settings, out_dir))
+        rows.append(run_row(row, replace(options, source=source), settings, out_dir, engine))
     console.rule("ceiling: bare producer")
     ceiling = measure_ceiling(
         settings.kafka,
@@ -333,8 +381,12 @@ def run_bench(
         settings.gateway.linger_ms,
         frame_bytes + AVRO_OVERHEAD_BYTES,
         ceiling_seconds,
+        engine,
     )
-    console.print(f"ceiling: {ceiling:,.0f} frames/s")
+    console.print(
+        f"ceiling: {ceiling.frames_per_s:,.0f} frames/s, "
+        f"{ceiling.cpu_us_per_frame:,.0f} CPU-µs per frame"
+    )
     meta = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
@@ -343,15 +395,21 @@ def run_bench(
         f"({Path(source).name})",
         "linger_ms": settings.gateway.linger_ms,
         "procs": options.procs,
+        "storage": engine,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(
         json.dumps(
             {
                 "meta": meta,
-                "ceiling_frames_per_s": ceiling,
+                "ceiling_frames_per_s": ceiling.frames_per_s,
+                "ceiling_cpu_us_per_frame": ceiling.cpu_us_per_frame,
                 "rows": [
                     {k: v for k, v in row.__dict__.items() if k != "report"}
+                    | {
+                        "gateway_cpu_us_per_frame": row.gateway_cpu_us_per_frame,
+                        "gateway_p99_per_second_median_worst_ms": row.per_second_p99(),
+                    }
                     | {"report": {k: v for k, v in row.report.items() if k != "series"}}
                     for row in rows
                 ],
@@ -361,7 +419,7 @@ def run_bench(
     )
     plot_ref = ""
     if plot:
-        plot_rows(rows, ceiling, plot)
+        plot_rows(rows, ceiling.frames_per_s, plot)
         if doc:
             plot_ref = os.path.relpath(plot.resolve(), doc.resolve().parent)
     section = markdown(rows, ceiling, meta, plot_ref)

@@ -46,6 +46,13 @@ class BenchGatewayOptions:
     SECTION: ClassVar[str] = "bench_gateway"
 
     streams: str = setting("1000,2500,5000,10000", "Rows: stream counts, comma-separated.")
+    storage: str = setting(
+        "memory",
+        "The embedded broker's storage engine for every row and the ceiling: memory keeps "
+        "every frame in RAM (and slows as it grows); null acknowledges produce requests and "
+        "keeps nothing, so the rows measure the gateway rather than the broker.",
+        choices=("memory", "null"),
+    )
     ceiling_seconds: float = setting(15.0, "Seconds of the bare-producer run.")
     out: str = setting("artifacts/bench-gateway", "Per-row JSON reports and plots.")
     markdown: str = setting("", "Rewrite the gateway section of this file.")
@@ -58,3 +65,38 @@ class BenchGatewayOptions:
             return [int(n) for n in self.streams.split(",") if n.strip()]
         except ValueError:
             raise SettingsError("--streams takes numbers, e.g. 1000,5000") from None
+
+
+@dataclass(frozen=True)
+class BenchGatingOptions:
+    """`vae bench gating`: motion gating on clips with 0-90% still frames; gating's own
+    settings are the worker section's (VAE_WORKER_GATE_*, VAE_WORKER_KEYFRAME_S)."""
+
+    SECTION: ClassVar[str] = "bench_gating"
+
+    shares: str = setting("0,50,90", "Static shares of the clips, percent, comma-separated.")
+    frames: int = setting(400, "Frames per clip (the sample clip's 10 fps: 40 s at 400).")
+    period: int = setting(100, "Frames per moving-then-still cycle of a clip.")
+    noise: float = setting(3.0, "Sensor noise of the still frames (grey levels, std dev).")
+    batch: int = setting(8, "Frames per batch, as the worker's VAE_WORKER_MAX_BATCH.")
+    media: str = setting("", "Clip of moving footage (default: the sample clip).")
+    json: str = setting("artifacts/bench/gating.json", "Where every figure goes.")
+    markdown: str = setting("", "Rewrite the gating section of this file.")
+
+
+@dataclass(frozen=True)
+class BenchDecodeOptions:
+    """`vae bench decode`: CPU per frame of decode + letterbox, full against reduced."""
+
+    SECTION: ClassVar[str] = "bench_decode"
+
+    sizes: str = setting(
+        "768x576,1920x1080,3840x2160",
+        "Frame sizes, WxH, comma-separated: the sample clip's frames resized to each.",
+    )
+    margins: str = setting(
+        "0,2,1", "VAE_MODEL_DECODE_MARGIN values to compare (0: full decode, the baseline)."
+    )
+    frames: int = setting(40, "Frames per point (each decoded and letterboxed 3 times).")
+    json: str = setting("artifacts/bench/decode.json", "Where every figure goes.")
+    markdown: str = setting("", "Rewrite the reduced-decode section of this file.")

@@ -1,0 +1,279 @@
+"""`vae bench gating`: what motion gating saves on mostly static scenes, and what it loses.
+
+Each clip is built from real footage: the sample clip's moving people, spliced with a real
+still (the last moving frame, re-sent with fresh sensor noise and JPEG re-encoding each
+frame, as a camera sends an unchanged scene), so that ``static share`` of every period of
+frames is still. Each clip runs twice through the worker's compute path in this process
+(thumbnail + gate, then decode, letterbox, model and NMS for the frames that go to the
+model, in batches): with gating off (every-frame inference: the baseline and the recall
+reference) and on. Reported per clip: model runs per frame, CPU-ms per frame, frames/s
+one worker sustains (frames over wall time, the model's threads as configured), and recall:
+the share of every-frame inference's objects that the gated run's records hold (same class,
+IoU >= 0.5). No Kafka: this is the worker's compute, which is what gating changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import simplejpeg
+from rich.console import Console
+
+from pipeline.config import Settings, SettingsError
+from pipeline.inference.backends import create_backend
+from pipeline.inference.detections import Detections
+from pipeline.inference.detector import Detector
+from pipeline.runtime import process_cpu_seconds
+from pipeline.shell.bench.options import BenchGatingOptions
+from pipeline.shell.bench.results import replace_section
+from pipeline.worker.gating import LastInferred, MotionGate, MotionParams, thumbnail
+
+console = Console(stderr=True)
+
+SECTION_START = "<!-- bench:gating:start -->"
+SECTION_END = "<!-- bench:gating:end -->"
+FPS = 10.0  # the sample clip's rate: capture times (and so keyframes) follow it
+MATCH_IOU = 0.5
+
+
+def build_clip(
+    moving: list[npt.NDArray[np.uint8]],
+    frames: int,
+    static_share: float,
+    period: int,
+    noise: float,
+    seed: int = 0,
+) -> tuple[list[bytes], list[bool]]:
+    """``frames`` JPEGs: in every ``period``, first the clip's next moving frames, then the
+    last of them held still (fresh noise, re-encoded) for ``static_share`` of the period.
+    Returns the JPEGs and which of them are still."""
+    rng = np.random.default_rng(seed)
+    still_len = round(period * static_share)
+    out: list[bytes] = []
+    still: list[bool] = []
+    cursor = 0
+    last = moving[0]
+    while len(out) < frames:
+        for _ in range(period - still_len):
+            last = moving[cursor % len(moving)]
+            cursor += 1
+            out.append(simplejpeg.encode_jpeg(np.ascontiguousarray(last), quality=90))
+            still.append(False)
+        for _ in range(still_len):
+            grain = rng.normal(0.0, noise, last.shape) if noise > 0 else 0.0
+            frame = np.clip(last.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+            out.append(simplejpeg.encode_jpeg(frame, quality=90))
+            still.append(True)
+    return out[:frames], still[:frames]
+
+
+def _iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def recall(reference: list[Detections], got: list[Detections], iou: float = MATCH_IOU) -> float:
+    """Share of the reference's objects that ``got`` holds in the same frame (same class,
+    IoU >= ``iou``, each of got's boxes matched once); 1.0 when the reference is empty."""
+    total = matched = 0
+    for ref, mine in zip(reference, got, strict=True):
+        used: set[int] = set()
+        for box, cls in zip(ref.xyxy, ref.class_id, strict=True):
+            total += 1
+            best, best_iou = -1, iou
+            for j in range(len(mine)):
+                if j in used or mine.class_id[j] != cls:
+                    continue
+                overlap = _iou(box, mine.xyxy[j])
+                if overlap >= best_iou:
+                    best, best_iou = j, overlap
+            if best >= 0:
+                used.add(best)
+                matched += 1
+    return matched / total if total else 1.0
+
+
+@dataclass
+class Run:
+    """One clip through the worker's compute path, gated or not."""
+
+    frames: int
+    model_runs: int
+    cpu_s: float
+    wall_s: float
+    detections: list[Detections]
+
+    @property
+    def runs_per_frame(self) -> float:
+        return self.model_runs / self.frames
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        return self.cpu_s * 1e3 / self.frames
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s
+
+
+def process(detector: Detector, gate: MotionGate, jpegs: list[bytes], batch: int) -> Run:
+    """The worker's per-batch work on one stream: gate each frame in order, run the model
+    on the ones that moved, give the gated ones the last inferred objects."""
+    last: LastInferred[Detections] = LastInferred()
+    out: list[Detections] = []
+    runs = 0
+    cpu0, wall0 = process_cpu_seconds(), time.perf_counter()
+    for start in range(0, len(jpegs), batch):
+        chunk = jpegs[start : start + batch]
+        decisions = []
+        for offset, data in enumerate(chunk):
+            grey = thumbnail(data, gate.params.width) if gate.enabled else None
+            decisions.append(gate.decide("clip", 0, grey, (start + offset) / FPS).infer)
+        inferred = [data for data, infer in zip(chunk, decisions, strict=True) if infer]
+        found = iter(detector.detect(inferred)) if inferred else iter(())
+        runs += len(inferred)
+        for infer in decisions:
+            if infer:
+                detections = next(found) or Detections.empty()
+                last.put("clip", 0, detections)
+            else:
+                detections = last.get("clip", Detections.empty())
+            out.append(detections)
+    cpu, wall = process_cpu_seconds() - cpu0, time.perf_counter() - wall0
+    return Run(len(jpegs), runs, cpu, wall, out)
+
+
+@dataclass
+class Row:
+    static_share: float
+    frames: int
+    runs_per_frame_every: float
+    runs_per_frame_gated: float
+    cpu_ms_every: float
+    cpu_ms_gated: float
+    fps_every: float
+    fps_gated: float
+    recall: float
+    objects: int
+
+    @property
+    def fewer_runs(self) -> float:
+        return self.runs_per_frame_every / max(self.runs_per_frame_gated, 1e-9)
+
+    @property
+    def less_cpu(self) -> float:
+        return self.cpu_ms_every / max(self.cpu_ms_gated, 1e-9)
+
+
+def static_shares(text: str) -> list[float]:
+    try:
+        shares = [float(s) / 100.0 for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SettingsError("--shares takes percentages, e.g. 0,50,90") from None
+    if not shares or any(not 0 <= s < 1 for s in shares):
+        raise SettingsError("--shares: each static share must be at least 0 and under 100")
+    return shares
+
+
+def markdown(rows: list[Row], facts: dict[str, Any], command: str, params: MotionParams) -> str:
+    lines = [
+        SECTION_START,
+        "",
+        f"{facts.get('date', '')}, {facts.get('cpu', '')} ({facts.get('cores', '')} cores), "
+        f"`{command}`; gating: threshold {params.threshold:g}, min area {params.min_area:g}, "
+        f"keyframe every {params.keyframe_s:g} s, thumbnail >= {params.width} px wide.",
+        "",
+        "| static share | frames | model runs/frame (every → gated) | fewer runs | "
+        "worker CPU-ms/frame (every → gated) | less CPU | frames/s one worker (every → gated) "
+        "| recall | objects |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.static_share:.0%} | {r.frames} | {r.runs_per_frame_every:.2f} → "
+            f"{r.runs_per_frame_gated:.3f} | {r.fewer_runs:.1f}x | {r.cpu_ms_every:.1f} → "
+            f"{r.cpu_ms_gated:.1f} | {r.less_cpu:.1f}x | {r.fps_every:.1f} → {r.fps_gated:.1f} | "
+            f"{r.recall:.4f} | {r.objects} |"
+        )
+    lines += ["", SECTION_END]
+    return "\n".join(lines)
+
+
+def run(options: BenchGatingOptions, settings: Settings) -> int:
+    """Entry point of `vae bench gating`."""
+    from connectors import samples
+    from connectors.sources.video import VideoSource
+    from pipeline.shell.bench.inference import machine_facts
+
+    shares = static_shares(options.shares)
+    source = options.media or str(samples.locate(samples.DEFAULT_CLIP))
+    moving = [
+        simplejpeg.decode_jpeg(f.jpeg, colorspace="RGB")
+        for f in VideoSource(source, quality=90).load()
+    ]
+    w = settings.worker
+    params = MotionParams(
+        width=w.gate_width,
+        threshold=w.gate_threshold,
+        min_area=w.gate_min_area,
+        alpha=w.gate_alpha,
+        keyframe_s=w.keyframe_s,
+    )
+    detector = Detector(
+        create_backend(settings.model, options.batch),
+        conf_threshold=settings.model.conf_threshold,
+        iou_threshold=settings.model.nms_iou,
+    )
+    warm = [simplejpeg.encode_jpeg(np.ascontiguousarray(f)) for f in moving[: 2 * options.batch]]
+    process(detector, MotionGate(params, enabled=False), warm, options.batch)  # warm up
+    rows = []
+    for share in shares:
+        jpegs, _ = build_clip(moving, options.frames, share, options.period, options.noise)
+        every = process(detector, MotionGate(params, enabled=False), jpegs, options.batch)
+        gated = process(detector, MotionGate(params), jpegs, options.batch)
+        row = Row(
+            static_share=share,
+            frames=len(jpegs),
+            runs_per_frame_every=every.runs_per_frame,
+            runs_per_frame_gated=gated.runs_per_frame,
+            cpu_ms_every=every.cpu_ms_per_frame,
+            cpu_ms_gated=gated.cpu_ms_per_frame,
+            fps_every=every.fps,
+            fps_gated=gated.fps,
+            recall=recall(every.detections, gated.detections),
+            objects=sum(len(d) for d in every.detections),
+        )
+        rows.append(row)
+        console.print(
+            f"static {share:.0%}: model runs/frame {row.runs_per_frame_gated:.3f} "
+            f"({row.fewer_runs:.1f}x fewer), CPU-ms/frame {row.cpu_ms_every:.1f} -> "
+            f"{row.cpu_ms_gated:.1f} ({row.less_cpu:.1f}x), frames/s {row.fps_every:.1f} -> "
+            f"{row.fps_gated:.1f}, recall {row.recall:.4f} of {row.objects} objects"
+        )
+    command = "vae " + " ".join(sys.argv[1:])
+    facts = {**machine_facts(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    report = {
+        "machine": facts,
+        "command": command,
+        "gating": asdict(params),
+        "rows": [{**asdict(r), "fewer_runs": r.fewer_runs, "less_cpu": r.less_cpu} for r in rows],
+    }
+    if options.json:
+        Path(options.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(options.json).write_text(json.dumps(report, indent=2) + "\n")
+    if options.markdown:
+        doc = Path(options.markdown)
+        text = doc.read_text() if doc.exists() else ""
+        section = markdown(rows, facts, command, params)
+        doc.write_text(replace_section(text, section, SECTION_START, SECTION_END))
+    return 0
