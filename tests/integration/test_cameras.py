@@ -7,7 +7,11 @@ real process, killed outright and restarted like a camera losing power.
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -199,3 +203,43 @@ def test_unreachable_camera_leaves_the_good_ones_alone(
         assert camera_status(runner)["good-1"]["reconnects"] == reconnects_1
     finally:
         silent.close()
+
+
+def _up(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VAE_GATEWAY_PORT": str(free_port()),
+        "VAE_BROKER_PORT": str(free_port()),
+        "VAE_WORKER_METRICS_PORT": str(free_port()),
+        # The embedded broker completes a group join only after the rebalance timeout.
+        "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",
+        "VAE_WORKER_SESSION_TIMEOUT_MS": "6000",
+    }
+    env.pop("VAE_KAFKA_BOOTSTRAP", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "up", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_vae_up_takes_a_cameras_file_in_place_of_the_replay(media: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras:\n  - {id: lobby, url: x, fps: -1}\n")
+    refused = _up(["--cameras", str(bad), "--log-dir", str(tmp_path / "bad")], 60)
+    assert refused.returncode == 2 and "camera 'lobby': key 'fps'" in refused.stderr
+    assert "broker:" not in refused.stdout  # refused before anything started
+
+    file = tmp_path / "cameras.yaml"
+    write_cameras(file, [{"id": "lobby", "url": media / "vtest.avi", "fps": 4, "max_width": 640}])
+    args = ["--cameras", str(file), "--duration", "20", "--log-dir", str(tmp_path / "up")]
+    result = _up(args, 150)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"1 camera(s) from {file}" in output
+    final = re.search(r"final: (\d+) detections received", output)
+    assert final is not None and int(final.group(1)) > 0, output
