@@ -109,6 +109,8 @@ class Decoder:
     def _decode_pass(self, container: Any, stream: Any) -> None:
         period = 1.0 / self.camera.fps
         clock = CaptureClock()
+        # MJPEG over HTTP has no timestamps (FFmpeg makes up 25 fps): the receive time it is.
+        timed = self.camera.kind != "http"
         pace_start: tuple[float, float] | None = None  # (stream time, monotonic) for files
         next_keep: float | None = None
         for packet in container.demux(stream):
@@ -120,7 +122,7 @@ class Decoder:
                 self.on_decode_error()
                 continue
             for frame in frames:
-                t = frame.time
+                t = frame.time if timed else None
                 now = time.monotonic()
                 if self.camera.kind == "file" and t is not None:
                     if pace_start is None:

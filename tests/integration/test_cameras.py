@@ -23,6 +23,7 @@ import pytest
 from pipeline import children
 from pipeline.runtime import free_port
 from tests.conftest import Service, Stack, start_service, ws_url
+from tests.mjpeg import MjpegCamera, clip_jpegs
 from tests.processes import wait_until
 from tests.rtsp import require_rtsp_server, start_rtsp_server
 
@@ -243,3 +244,30 @@ def test_vae_up_takes_a_cameras_file_in_place_of_the_replay(media: Path, tmp_pat
     assert f"1 camera(s) from {file}" in output
     final = re.search(r"final: (\d+) detections received", output)
     assert final is not None and int(final.group(1)) > 0, output
+
+
+def test_http_mjpeg_camera_streams_and_comes_back(
+    stack: Stack, start_gateway: Callable[..., Service], media: Path
+) -> None:
+    gateway = start_gateway()
+    port = free_port()
+    mjpeg = MjpegCamera(clip_jpegs(media / "vtest.avi"), port).start()
+    try:
+        file = stack.log_dir / "cameras.yaml"
+        url = f"http://127.0.0.1:{port}/video.mjpg"
+        write_cameras(file, [{"id": "ipcam", "url": url, "fps": FPS, "max_width": 384}])
+        runner = start_cameras(stack, gateway, file)
+        wait_frames(gateway, "ipcam", 10, 60, runner)
+        streams = _get(gateway.http + "/v1/streams")
+        ipcam = next(s for s in streams["streams"] if s["stream_id"] == "ipcam")
+        assert ipcam["width"] == 384, ipcam  # re-encoded down to max_width
+        assert abs(streams["now_us"] - ipcam["frame_ts_us"]) < 3_000_000, ipcam  # receive time
+
+        mjpeg.stop()
+        assert wait_until(lambda: camera_status(runner)["ipcam"]["reconnects"] >= 1, 30, 0.2)
+        before = gateway_frames(gateway)["ipcam"]
+        mjpeg.start()
+        wait_frames(gateway, "ipcam", before + 10, 60, runner)
+        assert camera_status(runner)["ipcam"]["state"] == "streaming"
+    finally:
+        mjpeg.stop()
