@@ -193,15 +193,26 @@ def test_unreachable_camera_leaves_the_good_ones_alone(
         assert status == 201, body
         status, body = _call("PUT", runner.http + "/v1/cameras/bad", {"url": "x", "fps": 0})
         assert status == 400 and "camera 'bad': key 'fps'" in body["message"], body
+        status, body = _call("PUT", runner.http + "/v1/cameras/off", {"url": url, "enabled": False})
+        assert status == 201 and body["state"] == "disabled", body
         wait_frames(gateway, "file", 3, 30, runner)
-        assert set(camera_status(runner)) == {"good-1", "good-2", "file"}
+        assert set(camera_status(runner)) == {"good-1", "good-2", "file", "off"}
+        assert "off" not in gateway_frames(gateway)
 
-        # And through the file: good-2 goes, good-1 is left alone.
+        # And through the file: it sets the cameras back to its own (the API's are gone, and
+        # good-2 with them); good-1 is left alone.
         write_cameras(file, cameras[:1])
-        assert wait_until(lambda: "good-2" not in camera_status(runner), 15, 0.2)
+        assert wait_until(lambda: set(camera_status(runner)) == {"good-1"}, 15, 0.2)
         before = gateway_frames(gateway)["good-1"]
         wait_frames(gateway, "good-1", before + 5, 15, runner)
         assert camera_status(runner)["good-1"]["reconnects"] == reconnects_1
+
+        # A file that no longer parses is refused, and the cameras go on as they were.
+        file.write_text("cameras:\n  - {id: good-1, url: rtsp://x, quality: 0}\n")
+        assert wait_until(lambda: "keeping the cameras as they are" in runner.log(200), 15, 0.2)
+        assert "key 'quality'" in runner.log(200)
+        assert set(camera_status(runner)) == {"good-1"}
+        assert camera_status(runner)["good-1"]["state"] == "streaming"
     finally:
         silent.close()
 
