@@ -33,7 +33,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium rtsp-server docs clean bench bench-gateway bench-inference
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -95,6 +95,7 @@ docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/confi
 chromium: ## Install Debian's chromium for the browser tests, if missing (apt-get, once)
 	@scripts/install_chromium.sh
 
+.PHONY: rtsp-server
 rtsp-server: ## Install Debian's GStreamer RTSP server for the camera tests, if missing (apt-get, once)
 	@scripts/install_rtsp_server.sh
 
