@@ -60,7 +60,7 @@ up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, work
 down: ## Stop and remove the Compose stack of `make up`
 	docker compose -f deploy/compose/docker-compose.yml down
 
-test: $(TEST_STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
+test: $(TEST_STAMP) assets chromium rtsp-server ## Run every test (starts its own broker, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)
@@ -94,6 +94,10 @@ docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/confi
 
 chromium: ## Install Debian's chromium for the browser tests, if missing (apt-get, once)
 	@scripts/install_chromium.sh
+
+.PHONY: rtsp-server
+rtsp-server: ## Install Debian's GStreamer RTSP server for the camera tests, if missing (apt-get, once)
+	@scripts/install_rtsp_server.sh
 
 test-browser: $(STAMP) chromium ## Run the web viewer's tests in headless chromium (screenshots in artifacts/browser)
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
 from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
@@ -123,6 +124,12 @@ def _replay(run: Invocation) -> int:
     from connectors.replay import run_replay
 
     return run_replay(run.options(ReplayOptions), run.settings.client.gateway_url)
+
+
+def _cameras(run: Invocation) -> int:
+    from connectors.cameras.runner import run_cameras
+
+    return run_cameras(run.options(CamerasOptions), run.settings.client.gateway_url)
 
 
 def _loadgen(run: Invocation) -> int:
@@ -312,6 +319,14 @@ COMMANDS: tuple[Command, ...] = (
         _replay,
         ("client", "log"),
         ((ReplayOptions, None),),
+    ),
+    Command(
+        "cameras",
+        "Push real cameras (RTSP, HTTP MJPEG, video files looped, V4L2) from a cameras file "
+        "to the gateway; per-camera health on /metrics and /v1/cameras, reloaded at runtime.",
+        _cameras,
+        ("client", "log"),
+        ((CamerasOptions, None),),
     ),
     Command(
         "loadgen",

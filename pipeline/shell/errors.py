@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.cameras.config import CameraConfigError
 from pipeline.config import SettingsError
 from pipeline.inference.backends.base import BackendUnavailable
 from pipeline.inference.model_files import ModelNotFound
@@ -10,6 +11,7 @@ from pipeline.kafka.embedded import EmbeddedBrokerError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SettingsError,
+    CameraConfigError,
     BackendUnavailable,
     ModelNotFound,
     BrokerUnavailable,

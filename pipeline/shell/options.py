@@ -22,6 +22,9 @@ class UpOptions:
     SECTION: ClassVar[str] = "up"
 
     source: str = setting("", "Clip, photo or folder to replay (default: the sample clip).")
+    cameras: str = setting(
+        "", "Cameras file: run `vae cameras` with it in place of the replay (README, Cameras)."
+    )
     streams: int = setting(4, "Replayed streams.")
     fps: float = setting(5.0, "Frames per second per stream.")
     workers: int = setting(1, "Worker processes.")

@@ -1,9 +1,10 @@
 """`vae up`: the whole engine on one machine, with a live summary.
 
 Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the topics,
-then runs the gateway, the workers and a replay of the sample clip as child processes
-(each one's log under --log-dir), and prints a summary line every few seconds: frames
-in, detections out, end-to-end latency percentiles, top classes.
+then runs the gateway, the workers and a replay of the sample clip (or, with --cameras,
+`vae cameras` on a cameras file) as child processes (each one's log under --log-dir), and
+prints a summary line every few seconds: frames in, detections out, end-to-end latency
+percentiles, top classes.
 
 A new user's machine is not a clean one, and a supervisor stops what it runs with a
 SIGTERM and a short grace. So: the ports a user opens (the gateway's, the embedded
@@ -40,6 +41,8 @@ from rich.console import Console
 
 from client.subscribe import subscribe
 from connectors import samples
+from connectors.cameras.config import CameraConfigError, load_cameras
+from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
 from pipeline import config
 from pipeline.children import Child, spawn_vae
@@ -351,8 +354,14 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
         if problem:
             errors.print(f"vae up: {problem}", markup=False)
             return 2
+        if options.cameras:
+            try:  # a bad cameras file fails before anything starts
+                cameras = load_cameras(Path(options.cameras))
+            except CameraConfigError as exc:
+                errors.print(f"vae up: {exc}", markup=False)
+                return 2
         log_dir.mkdir(parents=True, exist_ok=True)
-        source = options.source or default_source()
+        source = "" if options.cameras else options.source or default_source()
         gw = settings.gateway
         if not gw.port:  # 0: any free port (`vae up` must know it to print its URLs)
             gw = dataclasses.replace(gw, port=free_port())
@@ -397,9 +406,20 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
         health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]
         _wait_ready([f"{http}/readyz", *health], STARTUP_TIMEOUT_S, started)
         gateway_ws = f"ws://127.0.0.1:{gw.port}"
-        replay = ReplayOptions(source=source, streams=streams, fps=fps, gateway=gateway_ws)
-        replay_env = {**env, **config.to_env(replay)}
-        started.append(spawn_vae("replay", ["replay"], env=replay_env, log_dir=log_dir))
+        if options.cameras:
+            status_port = free_port()
+            runner = CamerasOptions(cameras=options.cameras, gateway=gateway_ws, port=status_port)
+            runner_env = {**env, **config.to_env(runner)}
+            started.append(spawn_vae("cameras", ["cameras"], env=runner_env, log_dir=log_dir))
+            feeding = (
+                f"{len(cameras)} camera(s) from {options.cameras} (status "
+                f"http://127.0.0.1:{status_port}/v1/cameras)"
+            )
+        else:
+            replay = ReplayOptions(source=source, streams=streams, fps=fps, gateway=gateway_ws)
+            replay_env = {**env, **config.to_env(replay)}
+            started.append(spawn_vae("replay", ["replay"], env=replay_env, log_dir=log_dir))
+            feeding = f"replaying {Path(source).name} as {streams} streams x {fps:g} fps"
         worker_metrics = ", ".join(f":{port}/metrics" for port in ports if port)
         console.print(
             f"[bold green]up[/]: viewer {http}/  ·  "
@@ -408,8 +428,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             + (f", worker{'s' if workers > 1 else ''} {worker_metrics}" if worker_metrics else "")
         )
         console.print(
-            f"replaying {Path(source).name} as {streams} streams x {fps:g} fps with {workers} "
-            f"worker(s); logs in {log_dir}/ ; Ctrl-C stops"
+            f"{feeding} with {workers} worker(s); logs in {log_dir}/ ; Ctrl-C stops"
             + (f" (stopping by itself after {duration:g} s)" if duration else "")
         )
         return asyncio.run(
@@ -428,7 +447,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
         signals.unwind, signals.on_signal = False, None
         # Sources first (they feed the rest), then the gateway and the workers together,
         # the broker last: all within STOP_GRACE_S.
-        stop_children(started, grace_s=STOP_GRACE_S - BROKER_GRACE_S, first=("replay",))
+        stop_children(started, grace_s=STOP_GRACE_S - BROKER_GRACE_S, first=("replay", "cameras"))
         if broker is not None:
             broker.stop(grace_s=BROKER_GRACE_S)
         if started or broker is not None:

@@ -25,6 +25,7 @@ COMMANDS = (
     "settings",
     "loadgen",
     "media",
+    "cameras",
 )
 
 
