@@ -2,10 +2,14 @@
 
 from pipeline.serde.avro import AvroDecoder, AvroEncoder, SerdeError
 from pipeline.serde.records import (
+    CountsRecord,
     DetectedObjectRecord,
     DetectionsRecord,
+    EventRecord,
     FrameRecord,
     StageTimings,
+    TrackedObjectRecord,
+    TracksRecord,
     detected_objects,
     detections_record,
     frame_record,
@@ -15,13 +19,17 @@ from pipeline.serde.registry import LocalSchemaIds, SchemaIds, UnknownSchemaErro
 __all__ = [
     "AvroDecoder",
     "AvroEncoder",
+    "CountsRecord",
     "DetectedObjectRecord",
     "DetectionsRecord",
+    "EventRecord",
     "FrameRecord",
     "LocalSchemaIds",
     "SchemaIds",
     "SerdeError",
     "StageTimings",
+    "TrackedObjectRecord",
+    "TracksRecord",
     "UnknownSchemaError",
     "detected_objects",
     "detections_record",

@@ -114,6 +114,18 @@ def _worker(run: Invocation) -> int:
     return run_worker(run.settings)
 
 
+def _analytics(run: Invocation) -> int:
+    from pipeline.analytics.app import run_analytics
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.topics import engine_topics
+
+    settings = run.settings
+    wait_for_broker(settings.kafka, timeout=run.options(WaitOptions).wait)
+    if settings.topics.create:
+        ensure_topics(settings.kafka, engine_topics(settings.topics).all())
+    return run_analytics(settings)
+
+
 def _replay(run: Invocation) -> int:
     from connectors.replay import run_replay
 
@@ -283,6 +295,14 @@ COMMANDS: tuple[Command, ...] = (
         "Run an inference worker (a member of the workers' consumer group).",
         _worker,
         (*SERVICE, "worker", "model", "log"),
+        ((WaitOptions, None),),
+    ),
+    Command(
+        "analytics",
+        "Run a stream-analytics worker (faust-streaming): tracks, line and zone events and "
+        "windowed counts from the detections, per the rules file.",
+        _analytics,
+        (*SERVICE, "analytics", "log"),
         ((WaitOptions, None),),
     ),
     Command(

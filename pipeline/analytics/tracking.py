@@ -1,0 +1,75 @@
+"""One ByteTrack tracker per stream (Roboflow's `trackers`), in event time.
+
+Track ids come from the tracker; an object whose track is not yet confirmed (seen in
+``confirm_frames`` frames in a row) gets track id -1 and is never counted. The tracker's
+state lives in memory only: after a failover a stream's tracker starts afresh (see README).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+UNCONFIRMED = -1
+
+
+@dataclass(frozen=True)
+class Detected:
+    class_id: int
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
+
+
+@dataclass(frozen=True)
+class Tracked:
+    detected: Detected
+    track_id: int  # UNCONFIRMED (-1) until the tracker confirms the track
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    confirm_frames: int = 3
+    lost_s: float = 1.0  # how long ByteTrack keeps an unseen track for re-association
+    frame_rate: float = 10.0  # nominal rate; only scales the first step
+    activation_score: float = 0.4
+    high_score: float = 0.5
+    match_iou: float = 0.1
+
+
+class StreamTracker:
+    def __init__(self, settings: TrackerSettings) -> None:
+        self._tracker = ByteTrackTracker(
+            lost_track_buffer=max(1, round(settings.lost_s * 30)),
+            frame_rate=settings.frame_rate,
+            track_activation_threshold=settings.activation_score,
+            minimum_consecutive_frames=settings.confirm_frames,
+            minimum_iou_threshold=settings.match_iou,
+            high_conf_det_threshold=settings.high_score,
+        )
+
+    def update(self, capture_ts_us: int, objects: list[Detected]) -> list[Tracked]:
+        """Track one frame's objects; returned in input order, each with its track id."""
+        if objects:
+            detections = sv.Detections(
+                xyxy=np.array([o.box for o in objects], dtype=np.float32),
+                confidence=np.array([o.score for o in objects], dtype=np.float32),
+                class_id=np.array([o.class_id for o in objects], dtype=int),
+                data={"index": np.arange(len(objects))},
+            )
+        else:
+            detections = sv.Detections.empty()
+            detections.data = {"index": np.array([], dtype=int)}
+        with warnings.catch_warnings():
+            # A repeated or backwards capture time is skipped by the tracker, which warns.
+            warnings.simplefilter("ignore", UserWarning)
+            result = self._tracker.update(detections, timestamp=capture_ts_us / 1e6)
+        ids = [UNCONFIRMED] * len(objects)
+        if len(result) and result.tracker_id is not None and "index" in result.data:
+            for index, track_id in zip(result.data["index"], result.tracker_id, strict=True):
+                ids[int(index)] = int(track_id)
+        return [Tracked(o, t) for o, t in zip(objects, ids, strict=True)]
