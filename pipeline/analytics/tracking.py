@@ -1,6 +1,9 @@
-"""One ByteTrack tracker per stream (Roboflow's `trackers`), in event time.
+"""ByteTrack (Roboflow's `trackers`) per stream and class, in event time.
 
-Track ids come from the tracker; an object whose track is not yet confirmed (seen in
+ByteTrack matches boxes by overlap whatever their class, so the car and the truck a
+detector finds on one vehicle would trade a track between them; one tracker per class
+keeps a track to one class. Track ids are unique within the stream (allocated here in the
+order tracks are confirmed). An object whose track is not yet confirmed (seen in
 ``confirm_frames`` frames in a row) gets track id -1 and is never counted. The tracker's
 state lives in memory only: after a failover a stream's tracker starts afresh (see README).
 """
@@ -43,17 +46,47 @@ class TrackerSettings:
 
 class StreamTracker:
     def __init__(self, settings: TrackerSettings) -> None:
-        self._tracker = ByteTrackTracker(
-            lost_track_buffer=max(1, round(settings.lost_s * 30)),
-            frame_rate=settings.frame_rate,
-            track_activation_threshold=settings.activation_score,
-            minimum_consecutive_frames=settings.confirm_frames,
-            minimum_iou_threshold=settings.match_iou,
-            high_conf_det_threshold=settings.high_score,
-        )
+        self._settings = settings
+        self._trackers: dict[int, ByteTrackTracker] = {}
+        self._ids: dict[tuple[int, int], int] = {}  # (class, the tracker's id) -> stream's id
+
+    def _tracker(self, class_id: int) -> ByteTrackTracker:
+        tracker = self._trackers.get(class_id)
+        if tracker is None:
+            s = self._settings
+            tracker = self._trackers[class_id] = ByteTrackTracker(
+                lost_track_buffer=max(1, round(s.lost_s * 30)),
+                frame_rate=s.frame_rate,
+                track_activation_threshold=s.activation_score,
+                minimum_consecutive_frames=s.confirm_frames,
+                minimum_iou_threshold=s.match_iou,
+                high_conf_det_threshold=s.high_score,
+            )
+        return tracker
 
     def update(self, capture_ts_us: int, objects: list[Detected]) -> list[Tracked]:
         """Track one frame's objects; returned in input order, each with its track id."""
+        ids = [UNCONFIRMED] * len(objects)
+        by_class: dict[int, list[int]] = {}
+        for i, o in enumerate(objects):
+            by_class.setdefault(o.class_id, []).append(i)
+        # Every class seen so far is updated, with no boxes when absent, so its tracks age.
+        for class_id in sorted(set(self._trackers) | set(by_class)):
+            indices = by_class.get(class_id, [])
+            local = self._update_one(self._tracker(class_id), capture_ts_us,
+                                     [objects[i] for i in indices])  # fmt: skip
+            for i, track in zip(indices, local, strict=True):
+                if track != UNCONFIRMED:
+                    key = (class_id, track)
+                    if key not in self._ids:
+                        self._ids[key] = len(self._ids)
+                    ids[i] = self._ids[key]
+        return [Tracked(o, t) for o, t in zip(objects, ids, strict=True)]
+
+    @staticmethod
+    def _update_one(
+        tracker: ByteTrackTracker, capture_ts_us: int, objects: list[Detected]
+    ) -> list[int]:
         if objects:
             detections = sv.Detections(
                 xyxy=np.array([o.box for o in objects], dtype=np.float32),
@@ -67,9 +100,9 @@ class StreamTracker:
         with warnings.catch_warnings():
             # A repeated or backwards capture time is skipped by the tracker, which warns.
             warnings.simplefilter("ignore", UserWarning)
-            result = self._tracker.update(detections, timestamp=capture_ts_us / 1e6)
+            result = tracker.update(detections, timestamp=capture_ts_us / 1e6)
         ids = [UNCONFIRMED] * len(objects)
         if len(result) and result.tracker_id is not None and "index" in result.data:
             for index, track_id in zip(result.data["index"], result.tracker_id, strict=True):
                 ids[int(index)] = int(track_id)
-        return [Tracked(o, t) for o, t in zip(objects, ids, strict=True)]
+        return ids

@@ -138,3 +138,17 @@ def test_rules_reload_takes_effect_at_the_next_frame() -> None:
     analytics.set_rules(RULES.for_stream("cam-1"))
     events = [e for o in run(analytics, frames[30:], first_offset=30) for e in o.events]
     assert [e.direction for e in events if e.kind == "line_crossed"] == ["out"]
+
+
+def test_per_class_tracks_keep_a_car_and_a_truck_on_one_vehicle_apart() -> None:
+    from pipeline.analytics.tracking import StreamTracker, TrackerSettings
+
+    tracker = StreamTracker(TrackerSettings(confirm_frames=2))
+    ids = []
+    for i in range(6):
+        x = 100.0 + 10 * i
+        car = Detected(2, "car", 0.8 if i % 2 else 0.6, (x, 50.0, x + 200, 150.0))
+        truck = Detected(7, "truck", 0.6 if i % 2 else 0.8, (x + 2, 48.0, x + 202, 152.0))
+        ids.append([t.track_id for t in tracker.update(i * 100_000, [car, truck])])
+    assert ids[0] == [-1, -1]  # not confirmed yet: never counted
+    assert all(frame == ids[1] for frame in ids[1:]) and len(set(ids[1])) == 2
