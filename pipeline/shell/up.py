@@ -1,7 +1,8 @@
 """`vae up`: the whole engine on one machine, with a live summary.
 
 Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the topics,
-then runs the gateway, the workers and a replay of the sample clip as child processes
+then runs the gateway, the workers, one analytics worker (with ``--rules FILE``, its lines
+and zones) and a replay of the sample clip as child processes
 (each one's log under --log-dir), and prints a summary line every few seconds: frames
 in, detections out, end-to-end latency percentiles, top classes.
 
@@ -41,6 +42,7 @@ from rich.console import Console
 from client.subscribe import subscribe
 from connectors import samples
 from pipeline import config
+from pipeline.analytics.rules import RulesError, load_rules
 from pipeline.children import Child, spawn_vae
 from pipeline.children import stop as stop_children
 from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
@@ -351,6 +353,11 @@ def run_up(
         if problem:
             errors.print(f"vae up: {problem}", markup=False)
             return 2
+        if settings.analytics.rules:  # a bad rules file fails now, naming the key
+            rules = Path(settings.analytics.rules).resolve()
+            load_rules(str(rules))
+            analytics = dataclasses.replace(settings.analytics, rules=str(rules))
+            settings = dataclasses.replace(settings, analytics=analytics)
         log_dir.mkdir(parents=True, exist_ok=True)
         source = source or default_source()
         gw = settings.gateway
@@ -391,6 +398,8 @@ def run_up(
         for i, port in enumerate(ports):
             worker_env = {**env, "VAE_WORKER_METRICS_PORT": str(port)}
             started.append(spawn_vae(f"worker-{i}", ["worker"], env=worker_env, log_dir=log_dir))
+        # One stream-analytics worker; `--rules FILE` reaches it as VAE_ANALYTICS_RULES.
+        started.append(spawn_vae("analytics", ["analytics"], env=env, log_dir=log_dir))
         http = f"http://127.0.0.1:{gw.port}"
         health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]
         _wait_ready([f"{http}/readyz", *health], STARTUP_TIMEOUT_S, started)
@@ -419,6 +428,9 @@ def run_up(
     except _ChildFailed as failed:
         _report_exit(failed.child)
         return 1
+    except RulesError as exc:
+        errors.print(f"vae up: --rules: {exc}", markup=False)
+        return 2
     except (TimeoutError, EmbeddedBrokerError, BrokerUnavailable) as exc:
         errors.print(f"vae up: {exc}", markup=False)
         return 1
