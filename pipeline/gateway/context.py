@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from pipeline.config import Settings
+from pipeline.gateway.counts_board import CountsBoard
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.streams import StreamRegistry
@@ -32,6 +33,8 @@ class GatewayContext:
     frames: TopicWriter[FrameRecord]
     metrics: GatewayMetrics
     hub: FanoutHub = field(default_factory=FanoutHub)
+    analytics_hub: FanoutHub = field(default_factory=FanoutHub)  # WS /v1/events
+    counts: CountsBoard = field(default_factory=CountsBoard)
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))
     readiness: Readiness = field(default_factory=Readiness)

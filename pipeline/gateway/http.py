@@ -123,6 +123,11 @@ def http_response(
         if stream is None or not stream.image:
             return response(404, f"no frame received for stream {target.stream_id!r}\n")
         return frame_response(stream.image, stream.frame_id, stream.frame_ts_us)
+    if target.name == "counts" and target.stream_id is not None:
+        summary = ctx.counts.summary(target.stream_id)
+        if summary is None:
+            summary = {"stream_id": target.stream_id, "totals": [], "windows": []}
+        return response(200, json.dumps(summary, separators=(",", ":")), "application/json")
     if target.name == "frame" and target.stream_id is not None and target.frame_id is not None:
         held = ctx.history.get(target.stream_id, target.frame_id)
         if held is None:

@@ -13,6 +13,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from pipeline.config import Settings
+from pipeline.gateway.analytics_feed import start_analytics_feeds
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
@@ -28,7 +29,7 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
+from pipeline.protocol.routes import BadRequest, Events, Ingest, Subscribe, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -91,6 +92,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
     tail = start_results_feed(settings, ids, ctx, loop)
+    analytics_tails = start_analytics_feeds(settings, ids, ctx, loop)
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
     async def handler(ws: ServerConnection) -> None:
@@ -98,7 +100,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         target = route(ws.request.path)
         if isinstance(target, Ingest):
             await handle_ingest(ws, target, ctx)
-        elif isinstance(target, Subscribe):
+        elif isinstance(target, Subscribe | Events):
             await handle_subscribe(ws, target, ctx)
         elif isinstance(target, BadRequest):
             await ws.send(messages.error("bad_request", target.message))
@@ -132,6 +134,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)
     tail.stop()
+    for analytics_tail in analytics_tails:
+        analytics_tail.stop()
     untime_gc()
 
 

@@ -59,3 +59,13 @@ def detections(record: Mapping[str, Any]) -> str:
         ],
     }
     return json.dumps(body, separators=(",", ":"))
+
+
+def analytics_event(record: Mapping[str, Any]) -> str:
+    """One vae.events record (schemas/events.avsc) as the events socket's JSON."""
+    return json.dumps({"type": "event", **record}, separators=(",", ":"))
+
+
+def analytics_counts(record: Mapping[str, Any]) -> str:
+    """One vae.counts record (schemas/counts.avsc) as the events socket's JSON."""
+    return json.dumps({"type": "counts", **record}, separators=(",", ":"))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import signal
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from PIL import Image
+from websockets.asyncio.client import connect
 
 from client import IngestClient
 from pipeline.analytics.convert import frame_in
@@ -39,6 +42,11 @@ EXPECTED_EVENTS = [
     ("zone_enter", ""),
     ("zone_exit", ""),  # the track is lost after the clip ends inside the zone
 ]
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def _blank_jpeg() -> bytes:
@@ -127,6 +135,10 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     start_analytics(
         VAE_ANALYTICS_RULES=str(rules), VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5"
     )
+    # The gateway's events socket, open before anything is pushed.
+    socket = await connect(ws_url(gateway) + "/v1/events?streams=clip-1")
+    hello = json.loads(await socket.recv())
+    assert hello == {"type": "hello", "endpoint": "events", "streams": ["clip-1"]}
     # A last, empty frame 10 s on: the track is lost and every window closes.
     frames = [*clip.frames, _blank_jpeg()]
     ts = [*clip.capture_ts_us, clip.capture_ts_us[-1] + 10_000_000]
@@ -155,6 +167,26 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     assert totals(reader.latest_counts()) == expected
     peaks = [c["peak_occupancy"] for c in reader.latest_counts().values() if c["rule"] == "right"]
     assert max(peaks) == 1
+
+    # WS /v1/events pushed the same events and every count record, one JSON message each.
+    pushed: list[dict[str, Any]] = []
+    while sum(m["type"] == "counts" for m in pushed) < len(reader.counts) or sum(
+        m["type"] == "event" for m in pushed
+    ) < len(EXPECTED_EVENTS):
+        pushed.append(json.loads(await asyncio.wait_for(socket.recv(), 30)))
+    await socket.close()
+    assert [m["event_id"] for m in pushed if m["type"] == "event"] == [
+        e["event_id"] for e in reader.events
+    ]
+    first = next(m for m in pushed if m["type"] == "event")
+    assert {"kind", "stream_id", "rule", "direction", "label", "track_id", "event_id"} <= set(first)
+    # GET /v1/streams/clip-1/counts: totals since the analytics started, and the windows.
+    board = await asyncio.to_thread(get_json, f"{gateway.http}/v1/streams/clip-1/counts")
+    by_rule = {(t["rule"], t["label"]): t for t in board["totals"]}
+    assert by_rule[("middle", "car")]["crossed_in"] == clip.crossed_in
+    assert by_rule[("middle", "car")]["crossed_out"] == clip.crossed_out
+    assert by_rule[("right", "car")]["entries"] == clip.zone_entries
+    assert len(board["windows"]) == len(reader.latest_counts())
 
 
 def committed(stack: Stack) -> int:
