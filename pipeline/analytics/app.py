@@ -24,10 +24,11 @@ from typing import Any
 import faust
 
 from pipeline.analytics.convert import counts_record, event_record, frame_in, tracks_record
-from pipeline.analytics.rules import Rules, RulesError, load_rules
+from pipeline.analytics.rules_file import load_rules
 from pipeline.analytics.stream import StreamAnalytics
 from pipeline.config import Settings
 from pipeline.kafka.registry import schema_ids_from
+from pipeline.protocol.rules import Rules, RulesError
 from pipeline.topics import engine_topics
 
 log = logging.getLogger("vae.analytics")

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Point = tuple[float, float]
-
-ANCHORS = (
-    "bottom_center",
-    "center",
-    "top_center",
-    "bottom_left",
-    "bottom_right",
-    "top_left",
-    "top_right",
-    "center_left",
-    "center_right",
-)
+from pipeline.protocol.rules import Point
 
 
 def anchor_point(

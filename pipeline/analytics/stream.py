@@ -16,10 +16,10 @@ from typing import Any
 from pipeline.analytics.events import Event, Sighting, make_event
 from pipeline.analytics.geometry import anchor_point, in_polygon, line_side
 from pipeline.analytics.lines import LineSide
-from pipeline.analytics.rules import StreamRules, wants
 from pipeline.analytics.tracking import Detected, StreamTracker, Tracked, TrackerSettings
 from pipeline.analytics.windows import WindowResult, Windows
 from pipeline.analytics.zones import ZonePresence
+from pipeline.protocol.rules import StreamRules, wants
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,12 @@ from rich.console import Console
 from client.subscribe import subscribe
 from connectors import samples
 from pipeline import config
-from pipeline.analytics.rules import RulesError, load_rules
+from pipeline.analytics.rules_file import load_rules
 from pipeline.children import Child, spawn_vae
 from pipeline.children import stop as stop_children
 from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
 from pipeline.kafka.embedded import EmbeddedBroker, EmbeddedBrokerError
+from pipeline.protocol.rules import RulesError
 from pipeline.runtime import free_port
 from pipeline.topics import engine_topics
 

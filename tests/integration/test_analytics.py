@@ -24,8 +24,8 @@ from websockets.asyncio.client import connect
 
 from client import IngestClient
 from pipeline.analytics.convert import frame_in
-from pipeline.analytics.rules import parse_rules
 from pipeline.analytics.stream import StreamAnalytics
+from pipeline.protocol.rules import parse_rules
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.analytics_clip import RULES_YAML, H, W, make_clip

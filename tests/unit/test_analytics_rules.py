@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.analytics.rules import RulesError, dump_rules, parse_rules
+from pipeline.protocol.rules import RulesError, dump_rules, parse_rules
 
 ISSUE_EXAMPLE = """
 streams:

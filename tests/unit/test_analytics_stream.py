@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from pipeline.analytics.rules import parse_rules
 from pipeline.analytics.stream import FrameIn, FrameOut, StreamAnalytics
 from pipeline.analytics.tracking import Detected
+from pipeline.protocol.rules import parse_rules
 
 RULES = parse_rules("""
 streams:

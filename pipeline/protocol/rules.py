@@ -1,4 +1,8 @@
-"""The rules file: which lines and zones apply to which streams.
+"""The analytics rules document: which lines and zones apply to which streams.
+
+Part of the gateway's protocol (pure, no I/O) because the rules travel through it: the
+gateway validates a document a client saves (WS /v1/rules) before publishing it, and
+`vae analytics` parses the same document from its rules file or the rules topic.
 
 Shape (YAML; more keys may be added, these work as written)::
 
@@ -32,7 +36,19 @@ from typing import Any
 
 import yaml
 
-from pipeline.analytics.geometry import ANCHORS, Point
+Point = tuple[float, float]
+
+ANCHORS = (
+    "bottom_center",
+    "center",
+    "top_center",
+    "bottom_left",
+    "bottom_right",
+    "top_left",
+    "top_right",
+    "center_left",
+    "center_right",
+)
 
 
 def wants(classes: frozenset[str] | None, label: str) -> bool:
@@ -101,18 +117,6 @@ def parse_rules(text: str) -> Rules:
     _known(doc, {"streams"}, "rules")
     streams = _mapping(doc.get("streams", {}) or {}, "streams")
     return Rules(tuple(_stream(str(k), v, f'streams."{k}"') for k, v in streams.items()))
-
-
-def load_rules(path: str) -> Rules:
-    """Rules from a YAML file; an empty path means no rules."""
-    if not path:
-        return Rules()
-    try:
-        with open(path, encoding="utf-8") as f:  # noqa: PTH123 - a plain path string
-            text = f.read()
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file {path}: {exc.strerror}") from exc
-    return parse_rules(text)
 
 
 def dump_rules(rules: Rules) -> str:
