@@ -117,6 +117,10 @@ class TopicSettings:
     counts: str = setting(
         "vae.counts", "Topic of windowed counts (vae analytics), keyed by stream_id."
     )
+    rules: str = setting(
+        "vae.rules",
+        "Compacted topic of the analytics rules saved through the gateway (WS /v1/rules).",
+    )
     frames_partitions: int = setting(
         12, "Partitions of the frames topic: the most workers that can share the load."
     )

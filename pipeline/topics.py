@@ -21,6 +21,7 @@ from pipeline.serde import (
     DetectionsRecord,
     EventRecord,
     FrameRecord,
+    RulesRecord,
     SchemaIds,
     TracksRecord,
 )
@@ -82,12 +83,18 @@ class EngineTopics:
     tracks: Topic[TracksRecord]
     events: Topic[EventRecord]
     counts: Topic[CountsRecord]
+    rules: Topic[RulesRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
-        return (self.frames, self.detections, self.tracks, self.events, self.counts)
+        return (self.frames, self.detections, self.tracks, self.events, self.counts, self.rules)
 
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.all())
+
+
+def _rules_key(_record: Any) -> str:
+    """One key: compaction keeps only the rules in force."""
+    return "rules"
 
 
 def engine_topics(settings: TopicSettings) -> EngineTopics:
@@ -132,5 +139,13 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
             settings.detections_partitions,
             settings.replication_factor,
             {"retention.ms": str(settings.events_retention_ms), "cleanup.policy": "delete"},
+        ),
+        rules=Topic(
+            settings.rules,
+            schemas.RULES,
+            1,
+            settings.replication_factor,
+            {"cleanup.policy": "compact"},
+            key_of=_rules_key,
         ),
     )

@@ -11,6 +11,7 @@ DETECTIONS = "detections"
 TRACKS = "tracks"
 EVENTS = "events"
 COUNTS = "counts"
+RULES = "rules"
 
 
 def load(name: str) -> dict[str, Any]:

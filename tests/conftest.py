@@ -135,6 +135,7 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
         "VAE_TOPICS_TRACKS": f"tracks-{suffix}",
         "VAE_TOPICS_EVENTS": f"events-{suffix}",
         "VAE_TOPICS_COUNTS": f"counts-{suffix}",
+        "VAE_TOPICS_RULES": f"rules-{suffix}",
         "VAE_ANALYTICS_GROUP_ID": f"analytics-{suffix}",
         # The embedded broker completes a group join only after the rebalance timeout.
         "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",

@@ -16,6 +16,7 @@ the settings below are in README (Analytics):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -28,7 +29,8 @@ from pipeline.analytics.rules_file import load_rules
 from pipeline.analytics.stream import StreamAnalytics
 from pipeline.config import Settings
 from pipeline.kafka.registry import schema_ids_from
-from pipeline.protocol.rules import Rules, RulesError
+from pipeline.kafka.tail import TopicTail
+from pipeline.protocol.rules import Rules, RulesError, parse_rules
 from pipeline.topics import engine_topics
 
 log = logging.getLogger("vae.analytics")
@@ -37,7 +39,11 @@ STATE_TABLE = "state"
 
 
 class RulesFile:
-    """The rules file, read again when it changes (so rules reload without a restart)."""
+    """The rules file, read again when it changes (so rules reload without a restart).
+
+    Rules saved through the gateway (the rules topic) replace these when they arrive; a
+    later change of the file replaces those in turn: the latest wins.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -133,11 +139,39 @@ def build_app(settings: Settings) -> faust.App:
                 await out_counts.send(key=key, value=value)
             state[frame.stream_id] = json.dumps(analytics.to_state()).encode()
 
+    def apply_rules() -> None:
+        for stream_id, analytics in streams.items():
+            analytics.set_rules(rules.rules.for_stream(stream_id))
+
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def reload_rules() -> None:
         if rules.reload():
-            for stream_id, analytics in streams.items():
-                analytics.set_rules(rules.rules.for_stream(stream_id))
+            apply_rules()
+
+    def rules_saved(text: str) -> None:
+        # On the loop: the rules saved through the gateway (the topic's latest record).
+        try:
+            rules.rules = parse_rules(text)
+        except RulesError as exc:  # the gateway validated it; a newer schema, say
+            log.error("rules from %s not applied: %s", topics.rules.name, exc)
+            return
+        log.info("rules loaded from %s: %d stream patterns", topics.rules.name,
+                 len(rules.rules.streams))  # fmt: skip
+        apply_rules()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules_topic() -> None:
+        loop = asyncio.get_running_loop()
+        decoder = topics.rules.reader(ids)
+
+        def deliver(batch: list[str]) -> None:
+            loop.call_soon_threadsafe(rules_saved, batch[-1])
+
+        tail = TopicTail(
+            settings.kafka, topics.rules.name, lambda _k, v: decoder.decode(v)["yaml"], deliver,
+            from_start=True,
+        )  # fmt: skip
+        tail.start()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_streams(sender: Any, revoked: Any, **_: Any) -> None:

@@ -16,7 +16,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from pipeline.gateway.context import GatewayContext
-from pipeline.protocol.routes import BadRequest, Http, Route
+from pipeline.protocol.routes import BadRequest, Http, Route, RulesEdit
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ def http_response(
         if target.websocket and _is_upgrade(request):
             return None  # accept, then explain on the socket (browsers can't read a 400 body)
         return response(target.status, target.message + "\n")
+    if isinstance(target, RulesEdit) and not _is_upgrade(request):
+        if not ctx.rules.text:
+            return response(404, "no rules saved through the gateway yet\n")
+        return response(200, ctx.rules.text, "application/yaml; charset=utf-8")
     if not isinstance(target, Http):
         if _is_upgrade(request):
             return None

@@ -10,6 +10,7 @@ from pipeline.protocol.stream_ids import BadStreamId, check_stream_id
 INGEST_PREFIX = "/v1/ingest/"
 SUBSCRIBE_PATH = "/v1/subscribe"
 EVENTS_PATH = "/v1/events"
+RULES_PATH = "/v1/rules"
 STREAMS_PATH = "/v1/streams"
 FRAMES_INFIX = "/frames/"
 FRAME_PATH_RULE = "/v1/streams/{stream_id}/frames/{frame_id}.jpg with a frame_id of 0 or more"
@@ -38,6 +39,11 @@ class Events:
 
 
 @dataclass(frozen=True, slots=True)
+class RulesEdit:
+    """/v1/rules: GET the analytics rules in force; over a WebSocket, save new ones."""
+
+
+@dataclass(frozen=True, slots=True)
 class Http:
     """A plain HTTP GET: health, metrics, stream list, latest frame, static files."""
 
@@ -56,7 +62,7 @@ class BadRequest:
     websocket: bool
 
 
-Route = Ingest | Subscribe | Events | Http | BadRequest
+Route = Ingest | Subscribe | Events | RulesEdit | Http | BadRequest
 
 _TRUE = {"1", "true", "yes"}
 
@@ -76,6 +82,8 @@ def route(path: str) -> Route:
         return Ingest(stream_id, ack)
     if target == SUBSCRIBE_PATH:
         return _subscribe(query)
+    if target == RULES_PATH:
+        return RulesEdit()
     if target == EVENTS_PATH:
         chosen = _subscribe(query)
         return Events(chosen.streams) if isinstance(chosen, Subscribe) else chosen

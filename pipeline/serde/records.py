@@ -204,3 +204,10 @@ class CountsRecord(TypedDict):
     entries: int
     peak_occupancy: int
     revision: int
+
+
+class RulesRecord(TypedDict):
+    """schemas/rules.avsc: the analytics rules document as saved through the gateway."""
+
+    yaml: str
+    saved_ts_us: int

@@ -44,6 +44,11 @@ EXPECTED_EVENTS = [
 ]
 
 
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return str(r.read().decode())
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
@@ -119,22 +124,36 @@ def totals(latest: dict[tuple[int, str, str], dict[str, Any]]) -> dict[str, int]
     }
 
 
+async def save_rules(url: str, text: str) -> dict[str, Any]:
+    """Save a rules document through the gateway's WS /v1/rules; its answer."""
+    async with connect(url + "/v1/rules") as socket:
+        hello = json.loads(await socket.recv())
+        assert hello["type"] == "hello" and hello["endpoint"] == "rules"
+        await socket.send(text)
+        answer: dict[str, Any] = json.loads(await socket.recv())
+        return answer
+
+
 async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     stack: Stack,
     start_gateway: Any,
     start_worker: Any,
     start_analytics: Any,
     media: Path,
-    tmp_path: Path,
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
     clip = make_clip((media / "dog.jpg").read_bytes())
     start_worker()
     gateway = start_gateway()
-    start_analytics(
-        VAE_ANALYTICS_RULES=str(rules), VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5"
-    )
+    # No rules file: the rules arrive through the gateway while the analytics runs.
+    analytics = start_analytics(VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5")
+    bad = await save_rules(ws_url(gateway), RULES_YAML.replace("points:", "pointz:", 1))
+    assert bad["type"] == "error" and bad["code"] == "bad_rules"
+    assert 'streams."clip-*".lines[0].pointz: unknown key' in bad["message"]
+    saved = await save_rules(ws_url(gateway), RULES_YAML)
+    assert saved == {"type": "rules_saved", "streams": 1}
+    rules_topic = stack.env["VAE_TOPICS_RULES"]
+    await asyncio.to_thread(analytics.wait_log, f"rules loaded from {rules_topic}", 60)
+    assert await asyncio.to_thread(get_text, f"{gateway.http}/v1/rules") == RULES_YAML
     # The gateway's events socket, open before anything is pushed.
     socket = await connect(ws_url(gateway) + "/v1/events?streams=clip-1")
     hello = json.loads(await socket.recv())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.gateway.counts_board import CountsBoard
-from pipeline.protocol.routes import BadRequest, Events, Http, route
+from pipeline.protocol.routes import BadRequest, Events, Http, RulesEdit, route
 from pipeline.serde import CountsRecord
 
 
@@ -46,5 +46,6 @@ def test_routes_of_the_analytics_endpoints() -> None:
     assert route("/v1/events?streams=*") == Events(None)
     assert route("/v1/events") == Events(None)
     assert route("/v1/streams/cam-1/counts") == Http("counts", stream_id="cam-1")
+    assert route("/v1/rules") == RulesEdit()
     bad = route("/v1/events?streams=a/b")
     assert isinstance(bad, BadRequest) and bad.websocket
