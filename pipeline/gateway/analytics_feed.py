@@ -1,4 +1,5 @@
-"""vae.events and vae.counts -> the events socket and the counts endpoint.
+"""vae.events and vae.counts -> the events socket and the counts endpoint; vae.tracks ->
+the subscribe socket (``{"type":"tracks"}`` messages: the objects with their track ids).
 
 Events are followed from the topics' ends (a live feed), counts from their starts: the
 counts topic holds one record per closed window, stream, rule and class, so reading it whole
@@ -24,6 +25,7 @@ class _Item(NamedTuple):
     stream_id: str
     text: str
     counts: CountsRecord | None
+    subscribe: bool = False  # a tracks message: for the subscribe socket, not the events one
 
 
 def start_analytics_feeds(
@@ -32,6 +34,11 @@ def start_analytics_feeds(
     topics = engine_topics(settings.topics)
     events = topics.events.reader(ids)
     counts = topics.counts.reader(ids)
+    tracked = topics.tracks.reader(ids)
+
+    def handle_tracks(_key: bytes | None, value: bytes) -> _Item:
+        record = tracked.decode(value)
+        return _Item(record["stream_id"], messages.tracks(record), None, subscribe=True)
 
     def handle_event(_key: bytes | None, value: bytes) -> _Item:
         record = events.decode(value)
@@ -45,7 +52,8 @@ def start_analytics_feeds(
         for item in batch:
             if item.counts is not None:
                 ctx.counts.apply(item.counts)
-            _, dropped = ctx.analytics_hub.publish(item.stream_id, item.text)
+            hub = ctx.hub if item.subscribe else ctx.analytics_hub
+            _, dropped = hub.publish(item.stream_id, item.text)
             if dropped:
                 ctx.metrics.subscriber_dropped.inc(dropped)
 
@@ -56,6 +64,8 @@ def start_analytics_feeds(
     tails: list[TopicTail[Any]] = [
         TopicTail(settings.kafka, topics.events.name, handle_event, deliver),
         TopicTail(settings.kafka, topics.counts.name, handle_counts, deliver, from_start=True),
+        # The subscribe socket carries track ids too: each tracks record after its detections.
+        TopicTail(settings.kafka, topics.tracks.name, handle_tracks, deliver),
     ]
     for tail in tails:
         tail.start()

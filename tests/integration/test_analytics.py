@@ -154,7 +154,8 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     rules_topic = stack.env["VAE_TOPICS_RULES"]
     await asyncio.to_thread(analytics.wait_log, f"rules loaded from {rules_topic}", 60)
     assert await asyncio.to_thread(get_text, f"{gateway.http}/v1/rules") == RULES_YAML
-    # The gateway's events socket, open before anything is pushed.
+    # The gateway's subscribe and events sockets, open before anything is pushed.
+    feed = await connect(ws_url(gateway) + "/v1/subscribe?streams=clip-1")
     socket = await connect(ws_url(gateway) + "/v1/events?streams=clip-1")
     hello = json.loads(await socket.recv())
     assert hello == {"type": "hello", "endpoint": "events", "streams": ["clip-1"]}
@@ -199,6 +200,19 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     ]
     first = next(m for m in pushed if m["type"] == "event")
     assert {"kind", "stream_id", "rule", "direction", "label", "track_id", "event_id"} <= set(first)
+    # The subscribe socket carries each frame's objects with their track ids and zones.
+    track_ids: set[int] = set()
+    zones: set[str] = set()
+    tracks_seen = 0
+    while tracks_seen < len(frames):
+        message = json.loads(await asyncio.wait_for(feed.recv(), 30))
+        if message["type"] == "tracks":
+            tracks_seen += 1
+            track_ids |= {o["track_id"] for o in message["objects"] if o["label"] == "car"}
+            zones |= {z for o in message["objects"] for z in o["zones"]}
+    await feed.close()
+    assert track_ids == {-1, next(e["track_id"] for e in reader.events)}  # -1 before confirmed
+    assert zones == {"right"}
     # GET /v1/streams/clip-1/counts: totals since the analytics started, and the windows.
     board = await asyncio.to_thread(get_json, f"{gateway.http}/v1/streams/clip-1/counts")
     by_rule = {(t["rule"], t["label"]): t for t in board["totals"]}
