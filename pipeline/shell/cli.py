@@ -24,7 +24,11 @@ from connectors.replay import ReplayOptions
 from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
 from pipeline.logs import setup_logging
-from pipeline.shell.bench.options import BenchGatewayOptions, BenchInferenceOptions
+from pipeline.shell.bench.options import (
+    BenchAnalyticsOptions,
+    BenchGatewayOptions,
+    BenchInferenceOptions,
+)
 from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
 
 log = logging.getLogger("vae")
@@ -124,6 +128,12 @@ def _analytics(run: Invocation) -> int:
     if settings.topics.create:
         ensure_topics(settings.kafka, engine_topics(settings.topics).all())
     return run_analytics(settings)
+
+
+def _bench_analytics(run: Invocation) -> int:
+    from pipeline.shell.bench.analytics import run_bench
+
+    return run_bench(run.options(BenchAnalyticsOptions))
 
 
 def _replay(run: Invocation) -> int:
@@ -362,6 +372,14 @@ COMMANDS: tuple[Command, ...] = (
         _bench_gateway,
         ("log",),
         ((BenchGatewayOptions, None), (LoadgenOptions, (*PACE_OPTIONS, *FRAME_OPTIONS))),
+    ),
+    Command(
+        "bench analytics",
+        "One analytics worker fed a detections topic as N streams x F fps would fill it: "
+        "records/s, records per CPU-second, consumer lag, against the pure analytics.",
+        _bench_analytics,
+        ("log",),
+        ((BenchAnalyticsOptions, None),),
     ),
     Command(
         "settings",

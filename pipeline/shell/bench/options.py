@@ -58,3 +58,16 @@ class BenchGatewayOptions:
             return [int(n) for n in self.streams.split(",") if n.strip()]
         except ValueError:
             raise SettingsError("--streams takes numbers, e.g. 1000,5000") from None
+
+
+@dataclass(frozen=True)
+class BenchAnalyticsOptions:
+    """`vae bench analytics`: one analytics worker fed detections as N streams x F fps."""
+
+    SECTION: ClassVar[str] = "bench_analytics"
+
+    streams: int = setting(5000, "Streams in the detections topic.")
+    fps: float = setting(1.0, "Detections records per second per stream.")
+    duration: float = setting(30.0, "Seconds of paced feed.")
+    objects: int = setting(3, "Objects per record (moving boxes, half of them crossing).")
+    out: str = setting("artifacts/bench-analytics", "JSON report and lag plot go here.")
