@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -91,3 +92,17 @@ def test_vae_up_refuses_a_bad_rules_file_naming_the_key(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     assert 'streams."*".lines[0].points' in result.stdout + result.stderr
+
+
+def test_vae_bench_analytics_at_toy_scale(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "bench", "analytics", "--streams", "20",
+         "--fps", "2", "--duration", "3", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((tmp_path / "analytics.json").read_text())
+    assert report["produced"] == report["consumed"] == 20 * 2 * 3
+    assert report["final_lag"] == 0 and report["records_per_cpu_s"] > 0
+    assert report["baseline_records_per_s"] > 0
+    assert (tmp_path / "analytics-lag.png").stat().st_size > 0
