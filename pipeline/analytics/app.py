@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 from typing import Any
 
 import faust
@@ -89,6 +90,9 @@ def build_app(settings: Settings) -> faust.App:
         topic_replication_factor=topics.detections.replication_factor,
         topic_allow_declare=True,
         web_enabled=False,
+        # faust makes a data folder even for in-memory tables: a private temporary one, so
+        # the working directory (read-only in the images) stays untouched.
+        datadir=tempfile.mkdtemp(prefix="vae-analytics-"),
         key_serializer="raw",
         value_serializer="raw",
     )
