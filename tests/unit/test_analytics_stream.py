@@ -152,3 +152,21 @@ def test_per_class_tracks_keep_a_car_and_a_truck_on_one_vehicle_apart() -> None:
         ids.append([t.track_id for t in tracker.update(i * 100_000, [car, truck])])
     assert ids[0] == [-1, -1]  # not confirmed yet: never counted
     assert all(frame == ids[1] for frame in ids[1:]) and len(set(ids[1])) == 2
+
+
+def test_what_a_tracker_restart_costs_a_crossing() -> None:
+    """The README's figure: a restart (failover) between 5 frames before a crossing and 2
+    after it misses that crossing (tracker confirmation 3 frames, then 3 frames to confirm
+    the starting side; the crossing's own confirmation); anywhere else it costs nothing."""
+    frames = walk(steps(0.2, 0.8, 25))  # first frame on the new side: 13
+    missed = []
+    for k in range(1, len(frames)):
+        before = new()
+        run(before, frames[:k])
+        after = new()
+        after.restore(json.loads(json.dumps(before.to_state())))
+        run(after, frames[k:], first_offset=k)
+        counted = after.windows.totals.get(("door", "line", "person"))
+        if counted is None or counted.crossed_in != 1:
+            missed.append(k)
+    assert missed == list(range(8, 16))
