@@ -108,6 +108,19 @@ class TopicSettings:
 
     frames: str = setting("vae.frames", "Topic of encoded frames, keyed by stream_id.")
     detections: str = setting("vae.detections", "Topic of detections, keyed by stream_id.")
+    tracks: str = setting(
+        "vae.tracks", "Topic of tracked detections (vae analytics), keyed by stream_id."
+    )
+    events: str = setting(
+        "vae.events", "Topic of line and zone events (vae analytics), keyed by stream_id."
+    )
+    counts: str = setting(
+        "vae.counts", "Topic of windowed counts (vae analytics), keyed by stream_id."
+    )
+    rules: str = setting(
+        "vae.rules",
+        "Compacted topic of the analytics rules saved through the gateway (WS /v1/rules).",
+    )
     frames_partitions: int = setting(
         12, "Partitions of the frames topic: the most workers that can share the load."
     )
@@ -116,7 +129,10 @@ class TopicSettings:
     frames_retention_ms: int = setting(
         3_600_000, "retention.ms of the frames topic: frames are only useful for minutes."
     )
-    detections_retention_ms: int = setting(86_400_000, "retention.ms of the detections topic.")
+    detections_retention_ms: int = setting(
+        86_400_000, "retention.ms of the detections and tracks topics."
+    )
+    events_retention_ms: int = setting(604_800_000, "retention.ms of the events and counts topics.")
     max_message_bytes: int = setting(
         4_194_304, "max.message.bytes of the frames topic (must exceed the largest frame)."
     )
@@ -307,6 +323,30 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    """Stream analytics (`vae analytics`): tracks, line and zone events, windowed counts."""
+
+    rules: str = setting(
+        "",
+        "YAML rules file (lines and zones per stream glob; README: Analytics). Empty: no "
+        "rules, tracks only.",
+        flag="--rules",
+    )
+    window_s: float = setting(60.0, "Tumbling window of the counts, seconds of event time.")
+    grace_s: float = setting(
+        10.0,
+        "How late (event time) a record may be and still update its closed window; later "
+        "ones are dropped and counted.",
+    )
+    group_id: str = setting(
+        "vae-analytics", "Consumer group (and faust app id) of the analytics workers."
+    )
+    session_timeout_s: float = setting(
+        6.0, "Group session timeout: how soon a dead worker's streams move to another."
+    )
+
+
+@dataclass(frozen=True)
 class ClientSettings:
     """What the tools (replay, loadgen, up) connect to."""
 
@@ -333,6 +373,7 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     log: LogSettings = field(default_factory=LogSettings)
 

@@ -14,7 +14,17 @@ from typing import Any, Generic, TypeVar
 
 import schemas
 from pipeline.config import TopicSettings
-from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, SchemaIds
+from pipeline.serde import (
+    AvroDecoder,
+    AvroEncoder,
+    CountsRecord,
+    DetectionsRecord,
+    EventRecord,
+    FrameRecord,
+    RulesRecord,
+    SchemaIds,
+    TracksRecord,
+)
 
 R = TypeVar("R")
 
@@ -70,12 +80,21 @@ class EngineTopics:
 
     frames: Topic[FrameRecord]
     detections: Topic[DetectionsRecord]
+    tracks: Topic[TracksRecord]
+    events: Topic[EventRecord]
+    counts: Topic[CountsRecord]
+    rules: Topic[RulesRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
-        return (self.frames, self.detections)
+        return (self.frames, self.detections, self.tracks, self.events, self.counts, self.rules)
 
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.all())
+
+
+def _rules_key(_record: Any) -> str:
+    """One key: compaction keeps only the rules in force."""
+    return "rules"
 
 
 def engine_topics(settings: TopicSettings) -> EngineTopics:
@@ -98,5 +117,35 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
             settings.detections_partitions,
             settings.replication_factor,
             {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
+        ),
+        # The analytics' outputs share the detections' partitioning (key stream_id).
+        tracks=Topic(
+            settings.tracks,
+            schemas.TRACKS,
+            settings.detections_partitions,
+            settings.replication_factor,
+            {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
+        ),
+        events=Topic(
+            settings.events,
+            schemas.EVENTS,
+            settings.detections_partitions,
+            settings.replication_factor,
+            {"retention.ms": str(settings.events_retention_ms), "cleanup.policy": "delete"},
+        ),
+        counts=Topic(
+            settings.counts,
+            schemas.COUNTS,
+            settings.detections_partitions,
+            settings.replication_factor,
+            {"retention.ms": str(settings.events_retention_ms), "cleanup.policy": "delete"},
+        ),
+        rules=Topic(
+            settings.rules,
+            schemas.RULES,
+            1,
+            settings.replication_factor,
+            {"cleanup.policy": "compact"},
+            key_of=_rules_key,
         ),
     )

@@ -8,12 +8,21 @@ locals {
   frames_arn     = "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${var.frames_topic}"
   detections_arn = "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${var.detections_topic}"
   group_arn      = "${local.msk_arn_base}:group/${local.msk_cluster_id}"
+  # tracks, events, counts, rules (in that order, as var.analytics_topics lists them)
+  analytics_arns = [for t in var.analytics_topics : "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${t}"]
+  tracks_arn     = local.analytics_arns[0]
+  events_arn     = local.analytics_arns[1]
+  counts_arn     = local.analytics_arns[2]
+  rules_arn      = local.analytics_arns[3]
+  # faust's own topics: <group>-<table>-changelog and <group>-__assignor-__leader.
+  faust_arn = "${local.msk_arn_base}:topic/${local.msk_cluster_id}/${var.analytics_group}-*"
 
   # Kubernetes service account -> role name suffix.
   pod_roles = {
-    gateway = "${var.k8s_namespace}:vae-gateway"
-    worker  = "${var.k8s_namespace}:vae-worker"
-    topics  = "${var.k8s_namespace}:vae-topics"
+    gateway   = "${var.k8s_namespace}:vae-gateway"
+    worker    = "${var.k8s_namespace}:vae-worker"
+    analytics = "${var.k8s_namespace}:vae-analytics"
+    topics    = "${var.k8s_namespace}:vae-topics"
     # Installed by Helm (terraform/README.md); names are the charts' defaults.
     keda-operator                = "keda:keda-operator"
     aws-load-balancer-controller = "kube-system:aws-load-balancer-controller"
@@ -77,6 +86,16 @@ data "aws_iam_policy_document" "gateway" {
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
     resources = [local.detections_arn]
   }
+  statement {
+    sid       = "FollowAnalytics"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = local.analytics_arns
+  }
+  statement {
+    sid       = "SaveRules"
+    actions   = ["kafka-cluster:WriteData"]
+    resources = [local.rules_arn]
+  }
   # The detections tail assigns partitions under a throwaway group id (vae-tail-*) and
   # never commits; librdkafka may still look the group's coordinator up.
   statement {
@@ -105,6 +124,37 @@ data "aws_iam_policy_document" "worker" {
   }
 }
 
+data "aws_iam_policy_document" "analytics" {
+  source_policy_documents = [data.aws_iam_policy_document.idempotent_producer.json]
+  statement {
+    sid       = "ConsumeDetectionsAndRules"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = [local.detections_arn, local.rules_arn]
+  }
+  statement {
+    sid       = "ProduceResults"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+    resources = [local.tracks_arn, local.events_arn, local.counts_arn]
+  }
+  # faust creates, reads and writes its changelog and leader topics itself.
+  statement {
+    sid = "FaustTopics"
+    actions = [
+      "kafka-cluster:CreateTopic",
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:DescribeTopicDynamicConfiguration",
+      "kafka-cluster:ReadData",
+      "kafka-cluster:WriteData",
+    ]
+    resources = [local.faust_arn]
+  }
+  statement {
+    sid       = "ConsumerGroup"
+    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = ["${local.group_arn}/${var.analytics_group}", "${local.group_arn}/vae-tail-*"]
+  }
+}
+
 data "aws_iam_policy_document" "topics" {
   statement {
     sid       = "Cluster"
@@ -118,7 +168,7 @@ data "aws_iam_policy_document" "topics" {
       "kafka-cluster:DescribeTopic",
       "kafka-cluster:DescribeTopicDynamicConfiguration",
     ]
-    resources = [local.frames_arn, local.detections_arn]
+    resources = concat([local.frames_arn, local.detections_arn], local.analytics_arns)
   }
 }
 
@@ -146,6 +196,12 @@ resource "aws_iam_role_policy" "worker" {
   name   = "msk"
   role   = aws_iam_role.pod["worker"].id
   policy = data.aws_iam_policy_document.worker.json
+}
+
+resource "aws_iam_role_policy" "analytics" {
+  name   = "msk"
+  role   = aws_iam_role.pod["analytics"].id
+  policy = data.aws_iam_policy_document.analytics.json
 }
 
 resource "aws_iam_role_policy" "topics" {

@@ -88,6 +88,7 @@ output "k8s_cluster_env" {
     "GATEWAY_ROLE_ARN=${aws_iam_role.pod["gateway"].arn}",
     "WORKER_ROLE_ARN=${aws_iam_role.pod["worker"].arn}",
     "TOPICS_ROLE_ARN=${aws_iam_role.pod["topics"].arn}",
+    "ANALYTICS_ROLE_ARN=${aws_iam_role.pod["analytics"].arn}",
     "",
   ])
 }

@@ -153,6 +153,18 @@ variable "detections_topic" {
   default     = "vae.detections"
 }
 
+variable "analytics_topics" {
+  description = "The analytics' topics (VAE_TOPICS_TRACKS, _EVENTS, _COUNTS, _RULES): IAM policies grant access to them by name."
+  type        = list(string)
+  default     = ["vae.tracks", "vae.events", "vae.counts", "vae.rules"]
+}
+
+variable "analytics_group" {
+  description = "Consumer group and faust app id of the analytics workers (VAE_ANALYTICS_GROUP_ID); faust's own topics are named after it."
+  type        = string
+  default     = "vae-analytics"
+}
+
 variable "worker_group" {
   description = "Consumer group of the workers (VAE_WORKER_GROUP_ID)."
   type        = string

@@ -103,6 +103,19 @@ class Service(children.Child):
             time.sleep(0.2)
         raise AssertionError(f"{self.name}: {path} not ready in {timeout:.0f} s:\n{self.log()}")
 
+    def wait_log(self, text: str, timeout: float = 60.0) -> None:
+        """Poll the log until it holds ``text`` (a service without HTTP says it is ready)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.log()}"
+                )
+            if self.log_path is not None and text in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name}: no {text!r} in {timeout:.0f} s:\n{self.log()}")
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """``sig``, then SIGKILL after ``timeout``; the exit code."""
         return children.stop([self], grace_s=timeout, sig=sig)[self.name]
@@ -119,6 +132,11 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
         "VAE_TOPICS_FRAMES": f"frames-{suffix}",
         "VAE_TOPICS_DETECTIONS": f"detections-{suffix}",
         "VAE_WORKER_GROUP_ID": f"workers-{suffix}",
+        "VAE_TOPICS_TRACKS": f"tracks-{suffix}",
+        "VAE_TOPICS_EVENTS": f"events-{suffix}",
+        "VAE_TOPICS_COUNTS": f"counts-{suffix}",
+        "VAE_TOPICS_RULES": f"rules-{suffix}",
+        "VAE_ANALYTICS_GROUP_ID": f"analytics-{suffix}",
         # The embedded broker completes a group join only after the rebalance timeout.
         "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",
         "VAE_WORKER_SESSION_TIMEOUT_MS": "6000",
@@ -169,6 +187,19 @@ def start_worker(stack: Stack) -> Callable[..., Service]:
         )
         if wait:
             service.wait_http("/readyz", timeout=90)
+        return service
+
+    return start
+
+
+@pytest.fixture
+def start_analytics(stack: Stack) -> Callable[..., Service]:
+    """Start `vae analytics` (faust-streaming; no HTTP) and wait until faust says Ready."""
+
+    def start(name: str = "analytics", wait: bool = True, **extra_env: str) -> Service:
+        service = start_service(stack, name, ["analytics"], stack.with_env(**extra_env))
+        if wait:
+            service.wait_log("[^Worker]: Ready", timeout=90)
         return service
 
     return start

@@ -6,12 +6,13 @@ import asyncio
 from dataclasses import dataclass, field
 
 from pipeline.config import Settings
+from pipeline.gateway.counts_board import CountsBoard
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
-from pipeline.serde import FrameRecord
+from pipeline.serde import FrameRecord, RulesRecord
 from pipeline.topics import TopicWriter
 
 
@@ -24,6 +25,14 @@ class Readiness:
 
 
 @dataclass
+class RulesState:
+    """The analytics rules in force (from the rules topic) and how to publish new ones."""
+
+    writer: TopicWriter[RulesRecord] | None = None
+    text: str = ""
+
+
+@dataclass
 class GatewayContext:
     """Shared state of one gateway process."""
 
@@ -32,6 +41,9 @@ class GatewayContext:
     frames: TopicWriter[FrameRecord]
     metrics: GatewayMetrics
     hub: FanoutHub = field(default_factory=FanoutHub)
+    analytics_hub: FanoutHub = field(default_factory=FanoutHub)  # WS /v1/events
+    counts: CountsBoard = field(default_factory=CountsBoard)
+    rules: RulesState = field(default_factory=RulesState)
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))
     readiness: Readiness = field(default_factory=Readiness)

@@ -16,7 +16,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from pipeline.gateway.context import GatewayContext
-from pipeline.protocol.routes import BadRequest, Http, Route
+from pipeline.protocol.routes import BadRequest, Http, Route, RulesEdit
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ def http_response(
         if target.websocket and _is_upgrade(request):
             return None  # accept, then explain on the socket (browsers can't read a 400 body)
         return response(target.status, target.message + "\n")
+    if isinstance(target, RulesEdit) and not _is_upgrade(request):
+        if not ctx.rules.text:
+            return response(404, "no rules saved through the gateway yet\n")
+        return response(200, ctx.rules.text, "application/yaml; charset=utf-8")
     if not isinstance(target, Http):
         if _is_upgrade(request):
             return None
@@ -123,6 +127,11 @@ def http_response(
         if stream is None or not stream.image:
             return response(404, f"no frame received for stream {target.stream_id!r}\n")
         return frame_response(stream.image, stream.frame_id, stream.frame_ts_us)
+    if target.name == "counts" and target.stream_id is not None:
+        summary = ctx.counts.summary(target.stream_id)
+        if summary is None:
+            summary = {"stream_id": target.stream_id, "totals": [], "windows": []}
+        return response(200, json.dumps(summary, separators=(",", ":")), "application/json")
     if target.name == "frame" and target.stream_id is not None and target.frame_id is not None:
         held = ctx.history.get(target.stream_id, target.frame_id)
         if held is None:

@@ -13,12 +13,14 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from pipeline.config import Settings
-from pipeline.gateway.context import GatewayContext
+from pipeline.gateway.analytics_feed import start_analytics_feeds
+from pipeline.gateway.context import GatewayContext, RulesState
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import StaticFiles, http_response
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.results import start_results_feed
+from pipeline.gateway.rules import handle_rules, start_rules_feed
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.gateway.subscribe import handle_subscribe
 from pipeline.kafka import producer_config
@@ -28,7 +30,7 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
+from pipeline.protocol.routes import BadRequest, Events, Ingest, RulesEdit, Subscribe, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -86,11 +88,14 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         hub=hub,
         streams=StreamRegistry(gw.latest_frames),
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
+        rules=RulesState(await loop.run_in_executor(None, topics.rules.writer, ids)),
     )
     static = StaticFiles(gw.web_root)
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
     tail = start_results_feed(settings, ids, ctx, loop)
+    analytics_tails = [*start_analytics_feeds(settings, ids, ctx, loop)]
+    analytics_tails.append(start_rules_feed(settings, ids, ctx, loop))
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
     async def handler(ws: ServerConnection) -> None:
@@ -98,8 +103,10 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         target = route(ws.request.path)
         if isinstance(target, Ingest):
             await handle_ingest(ws, target, ctx)
-        elif isinstance(target, Subscribe):
+        elif isinstance(target, Subscribe | Events):
             await handle_subscribe(ws, target, ctx)
+        elif isinstance(target, RulesEdit):
+            await handle_rules(ws, ctx)
         elif isinstance(target, BadRequest):
             await ws.send(messages.error("bad_request", target.message))
             await ws.close(CloseCode.POLICY_VIOLATION, target.message[:120])
@@ -132,6 +139,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)
     tail.stop()
+    for analytics_tail in analytics_tails:
+        analytics_tail.stop()
     untime_gc()
 
 

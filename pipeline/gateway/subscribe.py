@@ -1,4 +1,6 @@
-"""WS /v1/subscribe?streams=a,b|*: the live detections feed, as JSON text messages."""
+"""WS /v1/subscribe?streams=a,b|* (the live detections feed) and WS /v1/events (the
+analytics' events and counts), as JSON text messages, each subscriber behind its own
+bounded, drop-oldest queue."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from pipeline.gateway.context import GatewayContext
-from pipeline.gateway.fanout import Subscriber
+from pipeline.gateway.fanout import FanoutHub, Subscriber
 from pipeline.protocol import messages
-from pipeline.protocol.routes import Subscribe
+from pipeline.protocol.routes import Events, Subscribe
 
 
 async def _pump(ws: ServerConnection, subscriber: Subscriber, ctx: GatewayContext) -> None:
@@ -26,22 +28,26 @@ async def _pump(ws: ServerConnection, subscriber: Subscriber, ctx: GatewayContex
         ctx.metrics.messages_sent.inc()
 
 
-async def handle_subscribe(ws: ServerConnection, route: Subscribe, ctx: GatewayContext) -> None:
-    """Register the socket with the hub until it closes."""
+async def handle_subscribe(
+    ws: ServerConnection, route: Subscribe | Events, ctx: GatewayContext
+) -> None:
+    """Register the socket with its hub until it closes."""
+    hub: FanoutHub = ctx.hub if isinstance(route, Subscribe) else ctx.analytics_hub
+    endpoint = "subscribe" if isinstance(route, Subscribe) else "events"
     subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue)
-    ctx.hub.add(subscriber)
+    hub.add(subscriber)
     ctx.metrics.subscribers.inc()
     streams = sorted(route.streams) if route.streams is not None else "*"
     pump = asyncio.create_task(_pump(ws, subscriber, ctx))
     try:
-        await ws.send(messages.hello("subscribe", streams=streams))
+        await ws.send(messages.hello(endpoint, streams=streams))
         # Nothing is expected from a subscriber; reading keeps pings and close frames flowing.
         async for _ in ws:
             pass
     except ConnectionClosed:
         pass
     finally:
-        ctx.hub.remove(subscriber)
+        hub.remove(subscriber)
         ctx.metrics.subscribers.dec()
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):

@@ -99,3 +99,16 @@ def ensure_topics(
                 topic.partitions,
             )
     return {t.name: existing[t.name] for t in topics}
+
+
+def group_committed(kafka: KafkaSettings, group: str, topic: str, partitions: int) -> int:
+    """Records of a topic a consumer group has committed, over all its partitions (an
+    OffsetFetch: no group join). Lag = records produced minus this."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**common_config(kafka, "lag"), "group.id": group})
+    try:
+        wanted = [TopicPartition(topic, p) for p in range(partitions)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(wanted, timeout=10))
+    finally:
+        consumer.close()

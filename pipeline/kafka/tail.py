@@ -34,12 +34,14 @@ class TopicTail(Generic[T]):
         deliver: Callable[[list[T]], None],
         *,
         refresh_s: float = 30.0,
+        from_start: bool = False,
     ) -> None:
         self._consumer = Consumer(tail_config(kafka))
         self._topic = topic
         self._handle = handle
         self._deliver = deliver
         self._refresh_s = refresh_s
+        self._from_start = from_start
         self._assigned: set[int] = set()
         self._stop = threading.Event()
         self.ready = threading.Event()
@@ -50,7 +52,8 @@ class TopicTail(Generic[T]):
         self._thread.start()
 
     def _assign_new_partitions(self) -> None:
-        """Assign partitions not yet followed, each at its current end (explicit offsets)."""
+        """Assign partitions not yet followed, each at its current end (explicit offsets),
+        or at its start with ``from_start`` (a small topic whose history the reader needs)."""
         metadata = self._consumer.list_topics(self._topic, timeout=5.0)
         topic = metadata.topics.get(self._topic)
         if topic is None or topic.error is not None:
@@ -60,13 +63,14 @@ class TopicTail(Generic[T]):
             return
         starts = []
         for partition in new:
-            _, high = self._consumer.get_watermark_offsets(
+            low, high = self._consumer.get_watermark_offsets(
                 TopicPartition(self._topic, partition), timeout=5.0
             )
-            starts.append(TopicPartition(self._topic, partition, high))
+            starts.append(TopicPartition(self._topic, partition, low if self._from_start else high))
         self._consumer.incremental_assign(starts)
         self._assigned.update(new)
-        log.info("following %s partitions %s from their ends", self._topic, new)
+        where = "starts" if self._from_start else "ends"
+        log.info("following %s partitions %s from their %s", self._topic, new, where)
 
     def _run(self) -> None:
         next_refresh = 0.0

@@ -60,3 +60,38 @@ def detections(record: Mapping[str, Any]) -> str:
         "inferred": record.get("inferred", True),
     }
     return json.dumps(body, separators=(",", ":"))
+
+
+def analytics_event(record: Mapping[str, Any]) -> str:
+    """One vae.events record (schemas/events.avsc) as the events socket's JSON."""
+    return json.dumps({"type": "event", **record}, separators=(",", ":"))
+
+
+def analytics_counts(record: Mapping[str, Any]) -> str:
+    """One vae.counts record (schemas/counts.avsc) as the events socket's JSON."""
+    return json.dumps({"type": "counts", **record}, separators=(",", ":"))
+
+
+def tracks(record: Mapping[str, Any]) -> str:
+    """One vae.tracks record (schemas/tracks.avsc) as the subscribe socket's JSON: the frame's
+    objects with their track ids (-1: not yet confirmed) and the zones their tracks are in."""
+    body = {
+        "type": "tracks",
+        "stream_id": record["stream_id"],
+        "frame_id": record["frame_id"],
+        "capture_ts_us": record["capture_ts_us"],
+        "width": record["width"],
+        "height": record["height"],
+        "objects": [
+            {
+                "track_id": o["track_id"],
+                "class_id": o["class_id"],
+                "label": o["label"],
+                "score": round(o["score"], 4),
+                "box": [round(o["x1"], 1), round(o["y1"], 1), round(o["x2"], 1), round(o["y2"], 1)],
+                "zones": o["zones"],
+            }
+            for o in record["objects"]
+        ],
+    }
+    return json.dumps(body, separators=(",", ":"))

@@ -9,6 +9,8 @@ from pipeline.protocol.stream_ids import BadStreamId, check_stream_id
 
 INGEST_PREFIX = "/v1/ingest/"
 SUBSCRIBE_PATH = "/v1/subscribe"
+EVENTS_PATH = "/v1/events"
+RULES_PATH = "/v1/rules"
 STREAMS_PATH = "/v1/streams"
 FRAMES_INFIX = "/frames/"
 FRAME_PATH_RULE = "/v1/streams/{stream_id}/frames/{frame_id}.jpg with a frame_id of 0 or more"
@@ -30,10 +32,22 @@ class Subscribe:
 
 
 @dataclass(frozen=True, slots=True)
+class Events:
+    """WS /v1/events?streams=a,b (or *): analytics events and count updates of those streams."""
+
+    streams: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RulesEdit:
+    """/v1/rules: GET the analytics rules in force; over a WebSocket, save new ones."""
+
+
+@dataclass(frozen=True, slots=True)
 class Http:
     """A plain HTTP GET: health, metrics, stream list, latest frame, static files."""
 
-    name: str  # healthz | readyz | metrics | streams | latest | frame | static
+    name: str  # healthz | readyz | metrics | streams | latest | frame | counts | static
     stream_id: str | None = None
     file: str | None = None
     frame_id: int | None = None
@@ -48,7 +62,7 @@ class BadRequest:
     websocket: bool
 
 
-Route = Ingest | Subscribe | Http | BadRequest
+Route = Ingest | Subscribe | Events | RulesEdit | Http | BadRequest
 
 _TRUE = {"1", "true", "yes"}
 
@@ -68,6 +82,11 @@ def route(path: str) -> Route:
         return Ingest(stream_id, ack)
     if target == SUBSCRIBE_PATH:
         return _subscribe(query)
+    if target == RULES_PATH:
+        return RulesEdit()
+    if target == EVENTS_PATH:
+        chosen = _subscribe(query)
+        return Events(chosen.streams) if isinstance(chosen, Subscribe) else chosen
     if target in ("/healthz", "/readyz", "/metrics"):
         return Http(target[1:])
     if target == STREAMS_PATH:
@@ -76,6 +95,12 @@ def route(path: str) -> Route:
         raw_id = unquote(target[len(STREAMS_PATH) + 1 : -len("/latest.jpg")])
         try:
             return Http("latest", stream_id=check_stream_id(raw_id))
+        except BadStreamId as exc:
+            return BadRequest(400, str(exc), websocket=False)
+    if target.startswith(STREAMS_PATH + "/") and target.endswith("/counts"):
+        raw_id = unquote(target[len(STREAMS_PATH) + 1 : -len("/counts")])
+        try:
+            return Http("counts", stream_id=check_stream_id(raw_id))
         except BadStreamId as exc:
             return BadRequest(400, str(exc), websocket=False)
     if target.startswith(STREAMS_PATH + "/") and FRAMES_INFIX in target:

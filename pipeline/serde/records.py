@@ -144,3 +144,74 @@ def detections_record(
         "objects": objects,
         "inferred": inferred,
     }
+
+
+class TrackedObjectRecord(TypedDict):
+    track_id: int
+    class_id: int
+    label: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    zones: list[str]
+
+
+class TracksRecord(TypedDict):
+    """schemas/tracks.avsc: one frame's objects with their track ids."""
+
+    stream_id: str
+    frame_id: int
+    capture_ts_us: int
+    width: int
+    height: int
+    objects: list[TrackedObjectRecord]
+
+
+class EventRecord(TypedDict):
+    """schemas/events.avsc: a line or zone event."""
+
+    event_id: str
+    stream_id: str
+    rule: str
+    kind: str
+    phase: str
+    label: str
+    class_id: int
+    track_id: int
+    direction: str
+    start_ts_us: int
+    end_ts_us: int
+    frame_id: int
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    frame_partition: int
+    frame_offset: int
+    trigger_frame_id: int
+
+
+class CountsRecord(TypedDict):
+    """schemas/counts.avsc: one window's counts for one stream, rule and class."""
+
+    stream_id: str
+    rule: str
+    kind: str
+    label: str
+    window_start_us: int
+    window_end_us: int
+    crossed_in: int
+    crossed_out: int
+    entries: int
+    peak_occupancy: int
+    revision: int
+
+
+class RulesRecord(TypedDict):
+    """schemas/rules.avsc: the analytics rules document as saved through the gateway."""
+
+    yaml: str
+    saved_ts_us: int

@@ -26,6 +26,7 @@ from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOp
 from pipeline import config
 from pipeline.logs import setup_logging
 from pipeline.shell.bench.options import (
+    BenchAnalyticsOptions,
     BenchDecodeOptions,
     BenchGatewayOptions,
     BenchGatingOptions,
@@ -118,6 +119,24 @@ def _worker(run: Invocation) -> int:
 
     wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
     return run_worker(run.settings)
+
+
+def _analytics(run: Invocation) -> int:
+    from pipeline.analytics.app import run_analytics
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.topics import engine_topics
+
+    settings = run.settings
+    wait_for_broker(settings.kafka, timeout=run.options(WaitOptions).wait)
+    if settings.topics.create:
+        ensure_topics(settings.kafka, engine_topics(settings.topics).all())
+    return run_analytics(settings)
+
+
+def _bench_analytics(run: Invocation) -> int:
+    from pipeline.shell.bench.analytics import run_bench
+
+    return run_bench(run.options(BenchAnalyticsOptions))
 
 
 def _replay(run: Invocation) -> int:
@@ -301,6 +320,14 @@ COMMANDS: tuple[Command, ...] = (
         ((WaitOptions, None),),
     ),
     Command(
+        "analytics",
+        "Run a stream-analytics worker (faust-streaming): tracks, line and zone events and "
+        "windowed counts from the detections, per the rules file.",
+        _analytics,
+        (*SERVICE, "analytics", "log"),
+        ((WaitOptions, None),),
+    ),
+    Command(
         "broker",
         "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
         _broker,
@@ -381,6 +408,14 @@ COMMANDS: tuple[Command, ...] = (
         _bench_gateway,
         ("log",),
         ((BenchGatewayOptions, None), (LoadgenOptions, (*PACE_OPTIONS, *FRAME_OPTIONS))),
+    ),
+    Command(
+        "bench analytics",
+        "One analytics worker fed a detections topic as N streams x F fps would fill it: "
+        "records/s, records per CPU-second, consumer lag, against the pure analytics.",
+        _bench_analytics,
+        ("log",),
+        ((BenchAnalyticsOptions, None),),
     ),
     Command(
         "settings",

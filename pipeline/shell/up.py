@@ -1,9 +1,10 @@
 """`vae up`: the whole engine on one machine, with a live summary.
 
 Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the topics,
-then runs the gateway, the workers and a replay of the sample clip (or, with --cameras,
-`vae cameras` on a cameras file) as child processes (each one's log under --log-dir), and
-prints a summary line every few seconds: frames in, detections out, end-to-end latency
+then runs the gateway, the workers, one analytics worker (with ``--rules FILE``, its
+lines and zones) and a replay of the sample clip (or, with --cameras, `vae cameras` on
+a cameras file) as child processes (each one's log under --log-dir), and prints a
+summary line every few seconds: frames in, detections out, end-to-end latency
 percentiles, top classes.
 
 A new user's machine is not a clean one, and a supervisor stops what it runs with a
@@ -45,10 +46,12 @@ from connectors.cameras.config import CameraConfigError, load_cameras
 from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
 from pipeline import config
+from pipeline.analytics.rules_file import load_rules
 from pipeline.children import Child, spawn_vae
 from pipeline.children import stop as stop_children
 from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
 from pipeline.kafka.embedded import EmbeddedBroker, EmbeddedBrokerError
+from pipeline.protocol.rules import RulesError
 from pipeline.runtime import free_port
 from pipeline.shell.options import UpOptions
 from pipeline.topics import engine_topics
@@ -360,6 +363,11 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             except CameraConfigError as exc:
                 errors.print(f"vae up: {exc}", markup=False)
                 return 2
+        if settings.analytics.rules:  # a bad rules file fails now, naming the key
+            rules = Path(settings.analytics.rules).resolve()
+            load_rules(str(rules))
+            analytics = dataclasses.replace(settings.analytics, rules=str(rules))
+            settings = dataclasses.replace(settings, analytics=analytics)
         log_dir.mkdir(parents=True, exist_ok=True)
         source = "" if options.cameras else options.source or default_source()
         gw = settings.gateway
@@ -402,6 +410,8 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             if options.workers_nice:
                 worker_env["VAE_WORKER_NICE"] = str(options.workers_nice)
             started.append(spawn_vae(f"worker-{i}", ["worker"], env=worker_env, log_dir=log_dir))
+        # One stream-analytics worker; `--rules FILE` reaches it as VAE_ANALYTICS_RULES.
+        started.append(spawn_vae("analytics", ["analytics"], env=env, log_dir=log_dir))
         http = f"http://127.0.0.1:{gw.port}"
         health = [f"http://127.0.0.1:{port}/healthz" for port in ports if port]
         _wait_ready([f"{http}/readyz", *health], STARTUP_TIMEOUT_S, started)
@@ -440,6 +450,9 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
     except _ChildFailed as failed:
         _report_exit(failed.child)
         return 1
+    except RulesError as exc:
+        errors.print(f"vae up: --rules: {exc}", markup=False)
+        return 2
     except (TimeoutError, EmbeddedBrokerError, BrokerUnavailable) as exc:
         errors.print(f"vae up: {exc}", markup=False)
         return 1

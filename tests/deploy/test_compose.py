@@ -66,6 +66,7 @@ def test_the_stack_has_every_part(compose: dict[str, Any]) -> None:
         "gateway",
         "worker",
         "worker-gpu",
+        "analytics",
         "replay",
         "prometheus",
         "grafana",
@@ -83,6 +84,7 @@ def test_every_service_command_is_a_real_vae_sub_command(compose: dict[str, Any]
         "gateway": "gateway",
         "worker": "worker",
         "worker-gpu": "worker",
+        "analytics": "analytics",
         "replay": "replay",
     }
 

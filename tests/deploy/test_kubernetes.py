@@ -12,8 +12,18 @@ import pytest
 from tests.deploy.kubernetes import OVERLAYS, config_data, container_env, find, pod_spec, render
 from tests.deploy.support import assert_vae_command, assert_vae_environment
 
-WORKLOADS = (("Deployment", "vae-gateway"), ("Deployment", "vae-worker"), ("Job", "vae-topics"))
-ROLE = {"vae-gateway": "gateway", "vae-worker": "worker", "vae-topics": "topics"}
+WORKLOADS = (
+    ("Deployment", "vae-gateway"),
+    ("Deployment", "vae-worker"),
+    ("Deployment", "vae-analytics"),
+    ("Job", "vae-topics"),
+)
+ROLE = {
+    "vae-gateway": "gateway",
+    "vae-worker": "worker",
+    "vae-analytics": "analytics",
+    "vae-topics": "topics",
+}
 
 
 def containers(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -180,9 +190,9 @@ def test_eks_service_accounts_assume_their_own_iam_roles_and_images_come_from_ec
         for sa in objects
         if sa["kind"] == "ServiceAccount"
     }
-    assert set(roles) == {"vae-gateway", "vae-worker", "vae-topics"}
+    assert set(roles) == {"vae-gateway", "vae-worker", "vae-analytics", "vae-topics"}
     assert all(arn.startswith("arn:aws:iam::") for arn in roles.values())
-    assert len(set(roles.values())) == 3, "one role per service account"
+    assert len(set(roles.values())) == 4, "one role per service account"
     for kind, name in WORKLOADS:
         spec = pod_spec(find(objects, kind, name))
         assert roles[spec["serviceAccountName"]]

@@ -83,6 +83,7 @@ def test_deploy_writes_the_overlay_files_it_applies(workflow: dict[str, Any]) ->
         "GATEWAY_ROLE_ARN",
         "WORKER_ROLE_ARN",
         "TOPICS_ROLE_ARN",
+        "ANALYTICS_ROLE_ARN",
     ):
         assert f"{key}=" in script, f"the deploy job does not write {key}"
     assert "kubectl kustomize deploy/k8s/overlays/eks" in script

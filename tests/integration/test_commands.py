@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -53,6 +54,10 @@ async def test_replay_of_the_sample_clip_yields_people(
 
 def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path) -> None:
     port = free_port()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        'streams:\n  "*":\n    lines:\n      - {name: mid, points: [[0.5, 0], [0.5, 1]]}\n'
+    )
     result = subprocess.run(
         [
             sys.executable, "-m", "pipeline", "up", "--duration", "20",
@@ -60,12 +65,14 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
             "--gateway-port", str(port), "--worker-metrics-port", str(free_port()),
             "--broker-port", str(free_port()),
             "--worker-max-poll-interval-ms", "6000", "--worker-session-timeout-ms", "6000",
-            "--log-dir", str(tmp_path),
+            "--log-dir", str(tmp_path), "--rules", str(rules),
         ],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    analytics_log = (tmp_path / "analytics.log").read_text()
+    assert f"rules loaded from {rules}" in analytics_log, analytics_log[-2000:]
     assert "broker: embedded Tansu" in output
     assert f"viewer http://127.0.0.1:{port}/" in output
     final = next(line for line in output.splitlines() if line.startswith("final:"))
@@ -75,3 +82,30 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
     assert (tmp_path / "gateway.log").is_file() and (tmp_path / "worker-0.log").is_file()
     # Detection yields the CPU to ingest: the worker runs at `--workers-nice` (10).
     assert ", niceness 10" in (tmp_path / "worker-0.log").read_text()
+
+
+def test_vae_up_refuses_a_bad_rules_file_naming_the_key(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('streams:\n  "*":\n    lines:\n      - {name: l, points: [[0.5, 0]]}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "up", "--rules", str(rules),
+         "--gateway-port", str(free_port()), "--broker-port", str(free_port()),
+         "--log-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'streams."*".lines[0].points' in result.stdout + result.stderr
+
+
+def test_vae_bench_analytics_at_toy_scale(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "bench", "analytics", "--streams", "20",
+         "--fps", "2", "--duration", "3", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((tmp_path / "analytics.json").read_text())
+    assert report["produced"] == report["consumed"] == 20 * 2 * 3
+    assert report["final_lag"] == 0 and report["records_per_cpu_s"] > 0
+    assert report["baseline_records_per_s"] > 0
+    assert (tmp_path / "analytics-lag.png").stat().st_size > 0

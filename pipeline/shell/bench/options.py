@@ -100,3 +100,16 @@ class BenchDecodeOptions:
     frames: int = setting(40, "Frames per point (each decoded and letterboxed 3 times).")
     json: str = setting("artifacts/bench/decode.json", "Where every figure goes.")
     markdown: str = setting("", "Rewrite the reduced-decode section of this file.")
+
+
+@dataclass(frozen=True)
+class BenchAnalyticsOptions:
+    """`vae bench analytics`: one analytics worker fed detections as N streams x F fps."""
+
+    SECTION: ClassVar[str] = "bench_analytics"
+
+    streams: int = setting(5000, "Streams in the detections topic.")
+    fps: float = setting(1.0, "Detections records per second per stream.")
+    duration: float = setting(30.0, "Seconds of paced feed.")
+    objects: int = setting(3, "Objects per record (moving boxes, half of them crossing).")
+    out: str = setting("artifacts/bench-analytics", "JSON report and lag plot go here.")

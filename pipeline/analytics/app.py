@@ -1,0 +1,193 @@
+"""The faust-streaming wiring of `vae analytics` (the only module that imports faust).
+
+One agent consumes vae.detections (keyed by stream_id, so a stream's records reach one
+worker in order); per stream it runs ``StreamAnalytics`` and produces vae.tracks,
+vae.events and vae.counts. Each stream's durable state (windows, totals, the last input
+offset applied) is a value of the ``state`` table, whose changelog topic lets the worker
+that takes a partition over resume it. Facts about the embedded broker (Tansu) that shape
+the settings below are in README (Analytics):
+
+- ``producer_max_batch_size=1``: Tansu answers ListOffsets(LATEST) with the base offset of
+  the last record batch + 1, so with multi-record batches faust ends changelog recovery
+  early and loses state; one record per batch makes recovery exact;
+- at-least-once (``exactly_once`` needs InitProducerId, which Tansu refuses to aiokafka):
+  a redelivered record is ignored by its offset (``StreamAnalytics.apply``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from typing import Any
+
+import faust
+
+from pipeline.analytics.convert import counts_record, event_record, frame_in, tracks_record
+from pipeline.analytics.rules_file import load_rules
+from pipeline.analytics.stream import StreamAnalytics
+from pipeline.config import Settings
+from pipeline.kafka.registry import schema_ids_from
+from pipeline.kafka.tail import TopicTail
+from pipeline.protocol.rules import Rules, RulesError, parse_rules
+from pipeline.topics import engine_topics
+
+log = logging.getLogger("vae.analytics")
+
+STATE_TABLE = "state"
+
+
+class RulesFile:
+    """The rules file, read again when it changes (so rules reload without a restart).
+
+    Rules saved through the gateway (the rules topic) replace these when they arrive; a
+    later change of the file replaces those in turn: the latest wins.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mtime: float | None = None
+        self.rules = Rules()
+        self.reload()
+
+    def reload(self) -> bool:
+        """Read the file if it changed; True when new rules were loaded."""
+        if not self.path:
+            return False
+        try:
+            mtime = os.stat(self.path).st_mtime_ns  # noqa: PTH116 - a plain path string
+        except OSError:
+            return False
+        if mtime == self._mtime:
+            return False
+        try:
+            rules = load_rules(self.path)
+        except RulesError as exc:
+            log.error("rules not reloaded, keeping the previous ones: %s", exc)
+            self._mtime = mtime
+            return False
+        self._mtime, self.rules = mtime, rules
+        log.info("rules loaded from %s: %d stream patterns", self.path, len(rules.streams))
+        return True
+
+
+def build_app(settings: Settings) -> faust.App:
+    a = settings.analytics
+    topics = engine_topics(settings.topics)
+    ids = schema_ids_from(settings.schema_registry.url, settings.schema_registry.basic_auth)
+    bootstrap = settings.kafka.bootstrap or "127.0.0.1:9092"
+    app = faust.App(
+        a.group_id,
+        broker=[f"kafka://{b}" for b in bootstrap.split(",")],
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_max_batch_size=1,
+        broker_session_timeout=a.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, a.session_timeout_s / 6),
+        topic_partitions=topics.detections.partitions,
+        topic_replication_factor=topics.detections.replication_factor,
+        topic_allow_declare=True,
+        web_enabled=False,
+        # faust makes a data folder even for in-memory tables: a private temporary one, so
+        # the working directory (read-only in the images) stays untouched.
+        datadir=tempfile.mkdtemp(prefix="vae-analytics-"),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    source = app.topic(topics.detections.name, key_type=bytes, value_type=bytes)
+    out_tracks = app.topic(topics.tracks.name, key_type=bytes, value_type=bytes)
+    out_events = app.topic(topics.events.name, key_type=bytes, value_type=bytes)
+    out_counts = app.topic(topics.counts.name, key_type=bytes, value_type=bytes)
+    state = app.Table(
+        STATE_TABLE, default=None, partitions=topics.detections.partitions, value_type=bytes
+    )
+    reader = topics.detections.reader(ids)
+    tracks_writer = topics.tracks.writer(ids)
+    events_writer = topics.events.writer(ids)
+    counts_writer = topics.counts.writer(ids)
+    rules = RulesFile(a.rules)
+    streams: dict[str, StreamAnalytics] = {}
+
+    def analytics_for(stream_id: str) -> StreamAnalytics:
+        found = streams.get(stream_id)
+        if found is None:
+            found = StreamAnalytics(
+                stream_id, rules.rules.for_stream(stream_id), window_s=a.window_s,
+                grace_s=a.grace_s,
+            )  # fmt: skip
+            saved: Any = state.get(stream_id)
+            if saved is not None:
+                found.restore(json.loads(saved))
+                log.info("stream %s resumed at offset %d", stream_id, found.last_offset)
+            streams[stream_id] = found
+        return found
+
+    @app.agent(source)
+    async def analyse(stream: Any) -> None:
+        async for event in stream.events():
+            record = reader.decode(event.value)
+            frame = frame_in(record)
+            analytics = analytics_for(frame.stream_id)
+            out = analytics.apply(event.message.offset, frame)
+            if out is None:
+                continue  # applied before this redelivery
+            key = frame.stream_id.encode()
+            tracks = tracks_record(out)
+            await out_tracks.send(key=key, value=tracks_writer.value(tracks))
+            for e in out.events:
+                await out_events.send(key=key, value=events_writer.value(event_record(e)))
+            for r in out.counts:
+                value = counts_writer.value(counts_record(frame.stream_id, r))
+                await out_counts.send(key=key, value=value)
+            state[frame.stream_id] = json.dumps(analytics.to_state()).encode()
+
+    def apply_rules() -> None:
+        for stream_id, analytics in streams.items():
+            analytics.set_rules(rules.rules.for_stream(stream_id))
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def reload_rules() -> None:
+        if rules.reload():
+            apply_rules()
+
+    def rules_saved(text: str) -> None:
+        # On the loop: the rules saved through the gateway (the topic's latest record).
+        try:
+            rules.rules = parse_rules(text)
+        except RulesError as exc:  # the gateway validated it; a newer schema, say
+            log.error("rules from %s not applied: %s", topics.rules.name, exc)
+            return
+        log.info("rules loaded from %s: %d stream patterns", topics.rules.name,
+                 len(rules.rules.streams))  # fmt: skip
+        apply_rules()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules_topic() -> None:
+        loop = asyncio.get_running_loop()
+        decoder = topics.rules.reader(ids)
+
+        def deliver(batch: list[str]) -> None:
+            loop.call_soon_threadsafe(rules_saved, batch[-1])
+
+        tail = TopicTail(
+            settings.kafka, topics.rules.name, lambda _k, v: decoder.decode(v)["yaml"], deliver,
+            from_start=True,
+        )  # fmt: skip
+        tail.start()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_streams(sender: Any, revoked: Any, **_: Any) -> None:
+        # Whatever partitions come back after a rebalance, each stream resumes from the
+        # table, never from in-memory state another worker may have moved past meanwhile.
+        streams.clear()
+
+    return app
+
+
+def run_analytics(settings: Settings) -> int:
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log.level.lower(), redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
