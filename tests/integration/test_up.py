@@ -188,7 +188,7 @@ def test_a_taken_metrics_port_moves_and_sigterm_stops_everything(tmp_path: Path)
             children = _children(up.process.pid)
             commands = " | ".join(children.values())
             assert "--listener-url" in commands, commands  # the Tansu broker
-            for name in ("gateway", "worker", "replay"):
+            for name in ("gateway", "worker", "analytics", "replay"):
                 assert f"-m pipeline {name}" in commands, commands
             marked = set(_marked(run)) - {up.process.pid}
             assert set(children) <= marked
@@ -213,7 +213,7 @@ def test_no_child_outlives_a_vae_up_killed_outright(tmp_path: Path) -> None:
     try:
         up.until_up()
         children = _children(up.process.pid)
-        assert len(children) == 4, children  # broker, gateway, worker, replay
+        assert len(children) == 5, children  # broker, gateway, worker, analytics, replay
     finally:
         up.kill()  # SIGKILL: no handler, no clean-up of its own
     assert wait_until(lambda: all(process_gone(pid) for pid in children) and not _marked(run), 5), (
