@@ -36,8 +36,14 @@ if [ "$mode" = compose ]; then
     echo "make up: install Docker Compose v2, or run UP_MODE=local make up" >&2
     exit 1
   fi
+  # The gateway's token secret (auth.env, 0600, never committed): made once, then kept.
+  auth_env=deploy/compose/auth.env
+  if [ ! -f "$auth_env" ]; then
+    (umask 077 && printf 'VAE_AUTH_SECRET=%s\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$auth_env")
+    echo "make up: wrote a new token secret to $auth_env (delete it to rotate)"
+  fi
   echo "make up: $reason -> Docker Compose with Redpanda ($compose_file)"
-  echo "make up: viewer and gateway http://localhost:8080/ | Redpanda Console http://localhost:8088/" \
+  echo "make up: viewer and gateway http://localhost:8080/ (it asks for a token: vae token issue --scope 'subscribe:*' with VAE_AUTH_SECRET from $auth_env) | Redpanda Console http://localhost:8088/" \
     "| Grafana http://localhost:3000/ | Prometheus http://localhost:9090/ (Ctrl-C stops, make down removes)"
   # shellcheck disable=SC2086  # COMPOSE_UP_ARGS is a list of flags
   exec "$docker_bin" compose -f "$compose_file" up --build ${COMPOSE_UP_ARGS:-}

@@ -179,6 +179,48 @@ class GatewaySettings:
     frame_history_mbytes: int = setting(
         64, "Memory bound of all those recent frames together (MiB); the oldest go first."
     )
+    allowed_origins: tuple[str, ...] = setting(
+        (),
+        "Origins (scheme://host[:port]) whose pages may open WebSockets here, besides the "
+        "gateway's own; `*` allows any. A browser handshake from another origin gets 403.",
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may send, watch or read what (README, Security): signed tokens with scopes."""
+
+    enabled: bool = setting(
+        True,
+        "Require a token on every data endpoint. `off` lets anyone who reaches the port "
+        "send and watch everything (a warning is logged at start).",
+        env="VAE_AUTH",
+        flag="--auth",
+    )
+    secret: str = setting(
+        "",
+        "HS256 secret that signs and verifies tokens (`vae token issue`); `vae up` makes "
+        "one when none is set.",
+        secret=True,
+    )
+    public_key: str = setting(
+        "",
+        "PEM public key (the text, or a path to it) of an identity provider whose "
+        "RS*/ES*/PS*/EdDSA tokens are accepted.",
+    )
+    jwks_url: str = setting(
+        "",
+        "JWKS URL of an identity provider (Keycloak, Cognito, any OIDC issuer): its keys "
+        "verify tokens; fetched at start and every 10 minutes.",
+    )
+    audience: str = setting("", "Required `aud` claim of tokens; empty: not checked.")
+    issuer: str = setting("", "Required `iss` claim of tokens; empty: not checked.")
+    token: str = setting(
+        "",
+        "The token vae's clients (replay, loadgen, client/) send; empty: the token file "
+        "`vae up` writes ($XDG_CONFIG_HOME/vae/token, else ~/.config/vae/token).",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -290,6 +332,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     schema_registry: SchemaRegistrySettings = field(default_factory=SchemaRegistrySettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
@@ -432,8 +475,12 @@ def _add(group: Any, option: OptionInfo) -> None:
             default=None,
             help=text,
         )
+    elif option.kind == tuple[str, ...]:  # --x a,b or --x a --x b
+        group.add_argument(
+            option.flag, dest=option.dest, action="append", default=None, metavar="LIST", help=text
+        )
     else:
-        name = "LIST" if option.kind == tuple[str, ...] else option.kind.__name__.upper()
+        name = option.kind.__name__.upper()
         group.add_argument(option.flag, dest=option.dest, default=None, metavar=name, help=text)
 
 
@@ -480,6 +527,9 @@ def _read(
     raw = getattr(args, option.dest, None) if args is not None else None
     if isinstance(raw, bool):
         into[option.name] = raw
+    elif isinstance(raw, list) and not option.positional:
+        if raw:  # a repeated flag: every value, each may be a comma-separated list
+            into[option.name] = _parse(option, ",".join(str(r) for r in raw), option.flag)
     elif isinstance(raw, list):
         if raw:
             into[option.name] = tuple(str(r) for r in raw)

@@ -6,17 +6,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+import weakref
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
+from pipeline.gateway.access import Door, build_verifier
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
-from pipeline.gateway.http import StaticFiles, http_response
+from pipeline.gateway.http import StaticFiles, http_response, is_upgrade
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.results import start_results_feed
 from pipeline.gateway.streams import StreamRegistry
@@ -61,6 +64,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     """Run a gateway until ``stop`` is set, then drain sockets and flush the producer."""
     loop = asyncio.get_running_loop()
     gw = settings.gateway
+    verifier = await loop.run_in_executor(None, build_verifier, settings.auth)
     ids = await loop.run_in_executor(
         None, schema_ids_from, settings.schema_registry.url, settings.schema_registry.basic_auth
     )
@@ -88,6 +92,14 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
     )
     static = StaticFiles(gw.web_root)
+    door = Door(verifier, gw.allowed_origins, ctx.metrics)
+    # The grant each accepted handshake acts under, from process_request to the handler.
+    grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
+    refresher = (
+        asyncio.create_task(door.refresh_jwks(settings.auth.jwks_url, ctx.closing))
+        if verifier is not None and settings.auth.jwks_url
+        else None
+    )
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
     tail = start_results_feed(settings, ids, ctx, loop)
@@ -96,10 +108,13 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     async def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
         target = route(ws.request.path)
-        if isinstance(target, Ingest):
+        grant = grants.pop(ws, None)
+        if grant is None:  # every handshake passes the door first; never reached
+            await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
+        elif isinstance(target, Ingest):
             await handle_ingest(ws, target, ctx)
         elif isinstance(target, Subscribe):
-            await handle_subscribe(ws, target, ctx)
+            await handle_subscribe(ws, target, ctx, grant)
         elif isinstance(target, BadRequest):
             await ws.send(messages.error("bad_request", target.message))
             await ws.close(CloseCode.POLICY_VIOLATION, target.message[:120])
@@ -107,7 +122,12 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        return http_response(request, route(request.path), ctx, static)
+        target = route(request.path)
+        checked = door.check(request, target, is_upgrade(request))
+        if isinstance(checked, Response):
+            return checked
+        grants[connection] = checked
+        return http_response(request, target, ctx, static, checked)
 
     async with serve(
         handler,
@@ -128,6 +148,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         server.close(close_connections=True)
         await server.wait_closed()
     await watcher
+    if refresher is not None:
+        await refresher
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)

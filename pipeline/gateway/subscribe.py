@@ -9,6 +9,7 @@ import json
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from pipeline.auth.scopes import Grant
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import Subscriber
 from pipeline.protocol import messages
@@ -26,9 +27,16 @@ async def _pump(ws: ServerConnection, subscriber: Subscriber, ctx: GatewayContex
         ctx.metrics.messages_sent.inc()
 
 
-async def handle_subscribe(ws: ServerConnection, route: Subscribe, ctx: GatewayContext) -> None:
-    """Register the socket with the hub until it closes."""
-    subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue)
+async def handle_subscribe(
+    ws: ServerConnection, route: Subscribe, ctx: GatewayContext, grant: Grant
+) -> None:
+    """Register the socket with the hub until it closes.
+
+    Named streams were checked against the token at the handshake; a ``*`` subscription
+    sees only the streams the token may watch (all of them with ``subscribe:*``).
+    """
+    visible = None if grant.may_subscribe_all() else grant.may_subscribe
+    subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue, visible)
     ctx.hub.add(subscriber)
     ctx.metrics.subscribers.inc()
     streams = sorted(route.streams) if route.streams is not None else "*"

@@ -26,7 +26,7 @@ from tests.browser.conftest import (
     tile,
     wait_exact,
 )
-from tests.conftest import Stack, start_service
+from tests.conftest import Stack, authed, start_service
 from tests.reference import assert_matches_reference
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -37,7 +37,7 @@ def stream_row(page: Page, stream: str) -> Any:
 
 
 def gateway_streams(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{url}/v1/streams", timeout=5) as answer:
+    with urllib.request.urlopen(authed(f"{url}/v1/streams"), timeout=5) as answer:
         body: dict[str, Any] = json.load(answer)
     return body
 
