@@ -46,6 +46,11 @@ def authed(url: str) -> urllib.request.Request:
     return urllib.request.Request(url, headers=AUTH)
 
 
+def viewer_url(http: str, view: str = "") -> str:
+    """The viewer's URL with TEST_TOKEN in its fragment, as `vae up` prints it."""
+    return f"{http}/#token={TEST_TOKEN}" + (f"&{view}" if view else "")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clients_find_the_test_token() -> Iterator[None]:
     """The test process's own clients (client/, loadgen) find TEST_TOKEN as users' do."""
