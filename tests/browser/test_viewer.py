@@ -26,7 +26,7 @@ from tests.browser.conftest import (
     tile,
     wait_exact,
 )
-from tests.conftest import Stack, authed, start_service, viewer_url
+from tests.conftest import TEST_TOKEN, Stack, authed, start_service, viewer_url
 from tests.reference import assert_matches_reference
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -247,3 +247,21 @@ def test_use_my_camera_closes_the_loop_from_the_browser(
     page.get_by_role("button", name="Stop camera").click()
     expect(page.locator("#camera-status")).to_contain_text("camera off")
     expect(stream_row(page, stream)).to_have_attribute("data-state", "stale", timeout=20_000)
+
+
+def test_without_a_token_the_viewer_asks_for_one_and_then_shows_the_streams(
+    page: Page, pipeline: Pipeline, media: Path
+) -> None:
+    pipeline.replay("replay", media / "dog.jpg", "--streams", "1", "--fps", "2", "--prefix", "dog")
+    page.goto(f"{pipeline.url}/#layout=1&streams=dog-0")  # no token in the URL
+    dialog = page.locator("#token-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#token-reason")).to_contain_text("needs a token")
+    page.fill("#token-input", TEST_TOKEN)
+    page.click("#token-form button[type=submit]")
+    expect(dialog).to_be_hidden()
+    expect(stream_row(page, "dog-0")).to_be_visible(timeout=WAIT_MS)
+    wait_exact(page, "dog-0")
+    # The token lives in this tab's session storage, never in the address bar.
+    assert page.evaluate("sessionStorage.getItem('vae.token')") == TEST_TOKEN
+    assert "token" not in page.url
