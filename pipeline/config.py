@@ -179,6 +179,12 @@ class GatewaySettings:
     frame_history_mbytes: int = setting(
         64, "Memory bound of all those recent frames together (MiB); the oldest go first."
     )
+    tls_cert: str = setting(
+        "",
+        "PEM certificate (chain) file: with VAE_GATEWAY_TLS_KEY the port serves https:// and "
+        "wss:// instead of http:// and ws://. Empty: plain (terminate TLS in front).",
+    )
+    tls_key: str = setting("", "PEM private key file of VAE_GATEWAY_TLS_CERT.")
     allowed_origins: tuple[str, ...] = setting(
         (),
         "Origins (scheme://host[:port]) whose pages may open WebSockets here, besides the "
@@ -580,6 +586,10 @@ def validate(settings: Settings) -> None:
         raise SettingsError(
             "VAE_WORKER_MAX_POLL_INTERVAL_MS must be at least VAE_WORKER_SESSION_TIMEOUT_MS "
             f"({settings.worker.max_poll_interval_ms} < {settings.worker.session_timeout_ms})"
+        )
+    if bool(settings.gateway.tls_cert) != bool(settings.gateway.tls_key):
+        raise SettingsError(
+            "VAE_GATEWAY_TLS_CERT and VAE_GATEWAY_TLS_KEY go together: set both, or neither"
         )
     if settings.topics.frames == settings.topics.detections:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from pipeline.auth.jwks import fetch_jwks
 from pipeline.auth.policy import Refused, decide, token_of
 from pipeline.auth.scopes import Grant
 from pipeline.auth.tokens import Verifier
-from pipeline.config import AuthSettings, SettingsError
+from pipeline.config import AuthSettings, GatewaySettings, SettingsError
 from pipeline.gateway.http import response
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol.routes import Route
@@ -59,6 +60,22 @@ def build_verifier(auth: AuthSettings) -> Verifier | None:
             "to let anyone in"
         )
     return verifier
+
+
+def tls_context(gateway: GatewaySettings) -> ssl.SSLContext | None:
+    """The server's TLS context (VAE_GATEWAY_TLS_CERT/KEY), or None for plain HTTP."""
+    if not gateway.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(gateway.tls_cert, gateway.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(
+            f"VAE_GATEWAY_TLS_CERT={gateway.tls_cert!r} / VAE_GATEWAY_TLS_KEY: cannot be "
+            f"loaded as a PEM certificate and its key ({exc})"
+        ) from None
+    return context
 
 
 class Door:

@@ -15,7 +15,7 @@ from websockets.http11 import Request, Response
 
 from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
-from pipeline.gateway.access import Door, build_verifier
+from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
@@ -65,6 +65,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     gw = settings.gateway
     verifier = await loop.run_in_executor(None, build_verifier, settings.auth)
+    tls = tls_context(gw)
     ids = await loop.run_in_executor(
         None, schema_ids_from, settings.schema_registry.url, settings.schema_registry.basic_auth
     )
@@ -134,6 +135,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         gw.host,
         gw.port,
         process_request=process_request,
+        ssl=tls,  # https:// and wss:// on the same port when a certificate is set
         # Oversize frames up to twice the limit are read and refused with an error
         # message (the socket stays open); beyond that websockets closes with 1009.
         max_size=max(2 * gw.max_frame_bytes, gw.max_frame_bytes + 1_048_576),
@@ -141,7 +143,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         close_timeout=5,
     ) as server:
         ports = sorted({s.getsockname()[1] for s in server.sockets})
-        log.info("gateway listening on %s:%s", gw.host, ",".join(map(str, ports)))
+        scheme = "https/wss" if tls else "http/ws"
+        log.info("gateway listening on %s:%s (%s)", gw.host, ",".join(map(str, ports)), scheme)
         await stop.wait()
         log.info("gateway stopping: closing sockets, flushing the producer")
         ctx.closing.set()

@@ -382,6 +382,11 @@ def run_up(
     started: list[Child] = []
     try:
         problem = _port_problem(settings, explicit_bootstrap)
+        if settings.gateway.tls_cert:
+            problem = (
+                "VAE_GATEWAY_TLS_CERT is for `vae gateway`; `vae up` runs on this machine "
+                "over plain http://127.0.0.1 (unset it here)"
+            )
         if problem:
             errors.print(f"vae up: {problem}", markup=False)
             return 2
