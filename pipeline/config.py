@@ -185,6 +185,29 @@ class GatewaySettings:
         "wss:// instead of http:// and ws://. Empty: plain (terminate TLS in front).",
     )
     tls_key: str = setting("", "PEM private key file of VAE_GATEWAY_TLS_CERT.")
+    max_connections: int = setting(
+        20_000, "Open connections in all; past it a request gets 503 (`limited`); 0 = none."
+    )
+    max_connections_per_client: int = setting(
+        1_000,
+        "Open connections from one client address; past it a request gets 503; 0 = none "
+        "(`vae bench gateway` turns it off: its thousands of cameras share 127.0.0.1).",
+    )
+    handshake_timeout_s: float = setting(
+        10.0, "Seconds a client has to send its request (a trickling one is dropped)."
+    )
+    max_header_line_bytes: int = setting(
+        8192, "Longest request line or header line; a longer one gets 431."
+    )
+    max_headers: int = setting(64, "Most request headers; more get 431.")
+    max_fps_per_stream: float = setting(
+        60.0,
+        "Frames per second one stream may send (a token bucket holding one second's worth); "
+        "a frame over it is refused with `rate_limited`; 0 = none.",
+    )
+    max_subscribers_per_token: int = setting(
+        64, "Subscribe sockets open at once with one token; past it the handshake gets 429."
+    )
     allowed_origins: tuple[str, ...] = setting(
         (),
         "Origins (scheme://host[:port]) whose pages may open WebSockets here, besides the "

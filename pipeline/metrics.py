@@ -48,6 +48,14 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        self.limited = Counter(
+            "vae_gateway_limited",
+            "Requests and connections refused by a limit: connections, connections_per_client, "
+            "subscribers_per_token, handshake_timeout, request_head (frames over the "
+            "per-stream rate: vae_gateway_frames_rejected_total with reason rate_limited).",
+            ["limit"],
+            registry=r,
+        )
         self.bytes_received = Counter(
             "vae_gateway_bytes_received", "Bytes of frames read from ingest sockets.", registry=r
         )

@@ -9,6 +9,7 @@ import signal
 import weakref
 from typing import Any
 
+from websockets import http11
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
@@ -19,8 +20,9 @@ from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
-from pipeline.gateway.http import StaticFiles, http_response, is_upgrade
+from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
 from pipeline.gateway.ingest import handle_ingest
+from pipeline.gateway.limits import Limits, peer_of, token_key
 from pipeline.gateway.results import start_results_feed
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.gateway.subscribe import handle_subscribe
@@ -31,7 +33,7 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Ingest, Subscribe, route
+from pipeline.protocol.routes import BadRequest, Ingest, Route, Subscribe, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -58,6 +60,13 @@ async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.closing.wait(), 2.0 if state.ready else 0.25)
     state.ready, state.reason = False, "shutting down"
+
+
+def apply_request_head_limits(max_line_bytes: int, max_headers: int) -> None:
+    """websockets reads its request-head bounds from module globals (set from its own
+    WEBSOCKETS_MAX_LINE_LENGTH / WEBSOCKETS_MAX_NUM_HEADERS at import): set them here."""
+    http11.MAX_LINE_LENGTH = max_line_bytes
+    http11.MAX_NUM_HEADERS = max_headers
 
 
 async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
@@ -94,6 +103,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     )
     static = StaticFiles(gw.web_root)
     door = Door(verifier, gw.allowed_origins, ctx.metrics)
+    limits = Limits(gw, ctx.metrics)
+    ctx.rates = limits.rates
+    apply_request_head_limits(gw.max_header_line_bytes, gw.max_headers)
     # The grant each accepted handshake acts under, from process_request to the handler.
     grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
     refresher = (
@@ -110,6 +122,18 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         assert ws.request is not None
         target = route(ws.request.path)
         grant = grants.pop(ws, None)
+        key = token_key(ws.request) if isinstance(target, Subscribe) else None
+        if key is not None:
+            limits.per_token[key] += 1
+        try:
+            await _serve(ws, target, grant)
+        finally:
+            if key is not None:
+                limits.per_token[key] -= 1
+                if limits.per_token[key] <= 0:
+                    del limits.per_token[key]
+
+    async def _serve(ws: ServerConnection, target: Route, grant: Grant | None) -> None:
         if grant is None:  # every handshake passes the door first; never reached
             await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
         elif isinstance(target, Ingest):
@@ -123,8 +147,16 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        over = limits.connection_over(peer_of(connection))
+        if over is not None:
+            limits.refuse(over)
+            return response(503, f"too many connections ({over}): try again later\n")
         target = route(request.path)
-        checked = door.check(request, target, is_upgrade(request))
+        upgrade = is_upgrade(request)
+        if upgrade and isinstance(target, Subscribe) and limits.subscriber_over(token_key(request)):
+            limits.refuse("subscribers_per_token")
+            return response(429, "too many subscribers with this token\n")
+        checked = door.check(request, target, upgrade)
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
@@ -140,6 +172,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         # message (the socket stays open); beyond that websockets closes with 1009.
         max_size=max(2 * gw.max_frame_bytes, gw.max_frame_bytes + 1_048_576),
         compression=None,  # JPEG doesn't compress; deflate would only cost CPU
+        open_timeout=gw.handshake_timeout_s,
+        create_connection=limits.connection_class(),
         close_timeout=5,
     ) as server:
         ports = sorted({s.getsockname()[1] for s in server.sockets})

@@ -129,6 +129,10 @@ def _broker_and_gateway(
             "VAE_GATEWAY_PORT": str(port),
             "VAE_GATEWAY_HOST": "127.0.0.1",
             "VAE_AUTH_SECRET": secret,
+            # Every simulated camera connects from 127.0.0.1.
+            "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": os.environ.get(
+                "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT", "0"
+            ),
         }
         gateway = spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir)
         try:
