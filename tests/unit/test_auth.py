@@ -122,7 +122,7 @@ def test_the_token_comes_from_a_bearer_header_else_the_query() -> None:
     assert token_of(None, "/v1/streams") is None
 
 
-TOKEN_CAM_1 = issue(SECRET, ["ingest:cam-1", "subscribe:cam-1"], 3600)
+TOKEN_CAM_1 = issue(SECRET, ["ingest:cam-1", "subscribe:cam-1"], 86400)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ TOKEN_CAM_1 = issue(SECRET, ["ingest:cam-1", "subscribe:cam-1"], 3600)
         ("/js/viewer.js", None, "open"),
         ("/metrics", None, 401),
         ("/metrics", TOKEN_CAM_1, 403),
-        ("/metrics", issue(SECRET, ["metrics"], 60), "granted"),
+        ("/metrics", issue(SECRET, ["metrics"], 86400), "granted"),
         ("/v1/streams", None, 401),
         ("/v1/streams", TOKEN_CAM_1, "granted"),  # listed: only what it may see
         ("/v1/streams/cam-1/latest.jpg", TOKEN_CAM_1, "granted"),
@@ -143,11 +143,11 @@ TOKEN_CAM_1 = issue(SECRET, ["ingest:cam-1", "subscribe:cam-1"], 3600)
         ("/v1/streams/cam-2/frames/3.jpg", TOKEN_CAM_1, 403),
         ("/v1/ingest/cam-1", TOKEN_CAM_1, "granted"),
         ("/v1/ingest/cam-2", TOKEN_CAM_1, 403),
-        ("/v1/ingest/cam-1", issue(SECRET, ["subscribe:*"], 60), 403),
+        ("/v1/ingest/cam-1", issue(SECRET, ["subscribe:*"], 86400), 403),
         ("/v1/subscribe?streams=cam-1", TOKEN_CAM_1, "granted"),
         ("/v1/subscribe?streams=cam-1,cam-2", TOKEN_CAM_1, 403),
         ("/v1/subscribe?streams=*", TOKEN_CAM_1, "granted"),  # filtered to cam-1
-        ("/v1/subscribe?streams=*", issue(SECRET, ["ingest:*"], 60), 403),
+        ("/v1/subscribe?streams=*", issue(SECRET, ["ingest:*"], 86400), 403),
         ("/v1/subscribe?streams=*", "not-a-token", 401),
     ],
 )
