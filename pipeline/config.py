@@ -186,12 +186,13 @@ class GatewaySettings:
     )
     tls_key: str = setting("", "PEM private key file of VAE_GATEWAY_TLS_CERT.")
     max_connections: int = setting(
-        20_000, "Open connections in all; past it a request gets 503 (`limited`); 0 = none."
+        50_000, "Open connections in all; past it a request gets 503; 0 = none."
     )
     max_connections_per_client: int = setting(
-        1_000,
-        "Open connections from one client address; past it a request gets 503; 0 = none "
-        "(`vae bench gateway` turns it off: its thousands of cameras share 127.0.0.1).",
+        12_000,
+        "Open connections from one client address; past it a request gets 503; 0 = none. "
+        "Above `vae loadgen`'s 10,000 streams from one machine; lower it where cameras do not "
+        "share an address (`vae bench gateway` turns it off).",
     )
     handshake_timeout_s: float = setting(
         10.0, "Seconds a client has to send its request (a trickling one is dropped)."
