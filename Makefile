@@ -33,7 +33,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode
+.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode fuzz
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,6 +88,10 @@ media: $(STAMP) ## Download the sample media into ./media (sha256-checked)
 
 broker: $(STAMP) ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	$(VAE) broker
+
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP) ## Fuzz every parser of untrusted input (hypothesis, FUZZ_EXAMPLES per target; tests/fuzz)
+	HYPOTHESIS_PROFILE=fuzz VAE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
 docs: $(STAMP) ## Regenerate the settings table in README.md from pipeline/config.py
 	$(PY) scripts/update_readme_settings.py

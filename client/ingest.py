@@ -10,6 +10,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from client.credentials import auth_headers
 from pipeline.protocol.envelope import build_envelope
 
 
@@ -40,12 +41,26 @@ def _http_base(url: str) -> str:
 class IngestClient:
     """One camera's connection. ``async with IngestClient(url, "cam-1") as cam: ...``."""
 
-    def __init__(self, gateway_url: str, stream_id: str, *, ack: bool = False, **ws_options: Any):
+    def __init__(
+        self,
+        gateway_url: str,
+        stream_id: str,
+        *,
+        ack: bool = False,
+        token: str = "",
+        **ws_options: Any,
+    ):
+        """``token``: sent as ``Authorization: Bearer``; empty: found (client.credentials)."""
         query = "?ack=1" if ack else ""
         self.url = f"{_http_base(gateway_url)}/v1/ingest/{stream_id}{query}"
         self.stream_id = stream_id
         self.ack = ack
-        self._ws_options = {"max_size": 2**20, "compression": None, **ws_options}
+        self._ws_options = {
+            "max_size": 2**20,
+            "compression": None,
+            "additional_headers": auth_headers(token),
+            **ws_options,
+        }
         self._ws: ClientConnection | None = None
         self.hello: dict[str, Any] = {}
 

@@ -8,14 +8,25 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from client.credentials import auth_headers
+
 
 async def subscribe(
-    gateway_url: str, streams: Iterable[str] | None = None, *, include_notices: bool = False
+    gateway_url: str,
+    streams: Iterable[str] | None = None,
+    *,
+    include_notices: bool = False,
+    token: str = "",
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield detections messages (and, with include_notices, hello/dropped notices)."""
+    """Yield detections messages (and, with include_notices, hello/dropped notices).
+
+    ``token``: sent as ``Authorization: Bearer``; empty: found (client.credentials).
+    """
     names = "*" if streams is None else ",".join(streams)
     url = f"{gateway_url.rstrip('/')}/v1/subscribe?streams={names}"
-    async with connect(url, max_size=2**22, compression=None) as ws:
+    async with connect(
+        url, max_size=2**22, compression=None, additional_headers=auth_headers(token)
+    ) as ws:
         async for raw in ws:
             message: dict[str, Any] = json.loads(raw)
             if message.get("type") == "detections" or include_notices:

@@ -13,6 +13,17 @@ mode=${UP_MODE:-auto}
 docker_bin=${DOCKER:-docker}
 make_bin=${MAKE:-make}
 
+# An HS256 JWT (what `vae token issue` prints) with the standard tools: secret, scopes, ttl (s).
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+mint_token() {
+  local now header payload
+  now=$(date +%s)
+  header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"sub":"make-up","scope":"%s","iat":%d,"exp":%d}' "$2" "$now" $((now + $3)) | b64url)
+  printf '%s.%s.%s' "$header" "$payload" \
+    "$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$1" -binary | b64url)"
+}
+
 case "$mode" in
   auto)
     if ! command -v "$docker_bin" >/dev/null 2>&1; then
@@ -36,8 +47,23 @@ if [ "$mode" = compose ]; then
     echo "make up: install Docker Compose v2, or run UP_MODE=local make up" >&2
     exit 1
   fi
+  # The gateway's token secret (0600, never committed): made once, then kept; and the
+  # token Prometheus scrapes the gateway with. Delete secrets/auth.env to rotate.
+  secrets_dir=deploy/compose/secrets
+  if [ ! -f "$secrets_dir/auth.env" ]; then
+    (umask 077 && printf 'VAE_AUTH_SECRET=%s\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$secrets_dir/auth.env")
+    echo "make up: wrote a new token secret to $secrets_dir/auth.env (delete it to rotate)"
+  fi
+  secret=$(sed -n 's/^VAE_AUTH_SECRET=//p' "$secrets_dir/auth.env")
+  viewer=http://localhost:8080/
+  if command -v openssl >/dev/null 2>&1; then
+    (umask 022 && mint_token "$secret" metrics 31536000 >"$secrets_dir/gateway-metrics.token")
+    viewer="http://localhost:8080/#token=$(mint_token "$secret" 'ingest:* subscribe:*' 604800)"
+  else
+    echo "make up: no openssl here to sign tokens: the viewer will ask for one (vae token issue)" >&2
+  fi
   echo "make up: $reason -> Docker Compose with Redpanda ($compose_file)"
-  echo "make up: viewer and gateway http://localhost:8080/ | Redpanda Console http://localhost:8088/" \
+  echo "make up: viewer and gateway $viewer | Redpanda Console http://localhost:8088/" \
     "| Grafana http://localhost:3000/ | Prometheus http://localhost:9090/ (Ctrl-C stops, make down removes)"
   # shellcheck disable=SC2086  # COMPOSE_UP_ARGS is a list of flags
   exec "$docker_bin" compose -f "$compose_file" up --build ${COMPOSE_UP_ARGS:-}

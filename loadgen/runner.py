@@ -23,6 +23,7 @@ from rich.table import Table
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
+from client.credentials import auth_headers
 from connectors.replay import load_frames
 from loadgen.histogram import LatencyHistogram
 from loadgen.options import EXIT_ERRORS, EXIT_OK, EXIT_UNREACHABLE, LoadgenError, LoadgenOptions
@@ -48,7 +49,9 @@ async def probe(gateway: str, wait_s: float = 5.0) -> None:
     """Fail fast, with the reason, when nothing answers at the gateway URL."""
     url = f"{gateway.rstrip('/')}/v1/subscribe?streams=__loadgen_probe__"
     try:
-        async with connect(url, open_timeout=wait_s, close_timeout=1) as ws:
+        async with connect(
+            url, open_timeout=wait_s, close_timeout=1, additional_headers=auth_headers()
+        ) as ws:
             await asyncio.wait_for(ws.recv(), wait_s)
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
         raise LoadgenError(

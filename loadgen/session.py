@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from client.credentials import auth_headers
 from loadgen.stats import ProcessStats
 from pipeline.protocol.envelope import build_envelope
 from pipeline.runtime import tune_gc_for_many_connections
@@ -87,6 +88,7 @@ class Stream:
 class Session:
     def __init__(self, spec: SessionSpec) -> None:
         self.spec = spec
+        self.headers = auth_headers()  # VAE_AUTH_TOKEN or the token file
         self.stats = ProcessStats()
         self.clock = _Clock()
         n = max(1, len(spec.stream_ids))
@@ -107,6 +109,7 @@ class Session:
                     open_timeout=self.spec.connect_timeout,
                     ping_interval=None,  # the gateway pings; 10,000 client pingers would cost CPU
                     close_timeout=2,
+                    additional_headers=self.headers,
                 )
                 hello = json.loads(await asyncio.wait_for(ws.recv(), self.spec.connect_timeout))
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
@@ -209,7 +212,13 @@ class Session:
     async def _follow_detections(self, ready: asyncio.Event) -> None:
         url = f"{self.spec.gateway.rstrip('/')}/v1/subscribe?streams=*"
         stats, clock = self.stats, self.clock
-        async with connect(url, max_size=2**24, compression=None, ping_interval=None) as ws:
+        async with connect(
+            url,
+            max_size=2**24,
+            compression=None,
+            ping_interval=None,
+            additional_headers=self.headers,
+        ) as ws:
             ready.set()
             async for raw in ws:
                 message = json.loads(raw)

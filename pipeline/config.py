@@ -195,6 +195,78 @@ class GatewaySettings:
     frame_history_mbytes: int = setting(
         64, "Memory bound of all those recent frames together (MiB); the oldest go first."
     )
+    tls_cert: str = setting(
+        "",
+        "PEM certificate (chain) file: with VAE_GATEWAY_TLS_KEY the port serves https:// and "
+        "wss:// instead of http:// and ws://. Empty: plain (terminate TLS in front).",
+    )
+    tls_key: str = setting("", "PEM private key file of VAE_GATEWAY_TLS_CERT.")
+    max_connections: int = setting(
+        50_000, "Open connections in all; past it a request gets 503; 0 = none."
+    )
+    max_connections_per_client: int = setting(
+        12_000,
+        "Open connections from one client address; past it a request gets 503; 0 = none. "
+        "Above `vae loadgen`'s 10,000 streams from one machine; lower it where cameras do not "
+        "share an address (`vae bench gateway` turns it off).",
+    )
+    handshake_timeout_s: float = setting(
+        10.0, "Seconds a client has to send its request (a trickling one is dropped)."
+    )
+    max_header_line_bytes: int = setting(
+        8192, "Longest request line or header line; a longer one gets 431."
+    )
+    max_headers: int = setting(64, "Most request headers; more get 431.")
+    max_fps_per_stream: float = setting(
+        60.0,
+        "Frames per second one stream may send (a token bucket holding one second's worth); "
+        "a frame over it is refused with `rate_limited`; 0 = none.",
+    )
+    max_subscribers_per_token: int = setting(
+        64, "Subscribe sockets open at once with one token; past it the handshake gets 429."
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        (),
+        "Origins (scheme://host[:port]) whose pages may open WebSockets here, besides the "
+        "gateway's own; `*` allows any. A browser handshake from another origin gets 403.",
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may send, watch or read what (README, Security): signed tokens with scopes."""
+
+    enabled: bool = setting(
+        True,
+        "Require a token on every data endpoint. `off` lets anyone who reaches the port "
+        "send and watch everything (a warning is logged at start).",
+        env="VAE_AUTH",
+        flag="--auth",
+    )
+    secret: str = setting(
+        "",
+        "HS256 secret that signs and verifies tokens (`vae token issue`); `vae up` makes "
+        "one when none is set.",
+        secret=True,
+    )
+    public_key: str = setting(
+        "",
+        "PEM public key (the text, or a path to it) of an identity provider whose "
+        "RS*/ES*/PS*/EdDSA tokens are accepted.",
+    )
+    jwks_url: str = setting(
+        "",
+        "JWKS URL of an identity provider (Keycloak, Cognito, any OIDC issuer): its keys "
+        "verify tokens; fetched at start and every 10 minutes.",
+    )
+    audience: str = setting("", "Required `aud` claim of tokens; empty: not checked.")
+    issuer: str = setting("", "Required `iss` claim of tokens; empty: not checked.")
+    token: str = setting(
+        "",
+        "The token vae's clients (replay, loadgen, client/) send; empty: the token file "
+        "`vae up` writes ($XDG_CONFIG_HOME/vae/token, else ~/.config/vae/token).",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -371,6 +443,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     schema_registry: SchemaRegistrySettings = field(default_factory=SchemaRegistrySettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
@@ -514,8 +587,12 @@ def _add(group: Any, option: OptionInfo) -> None:
             default=None,
             help=text,
         )
+    elif option.kind == tuple[str, ...]:  # --x a,b or --x a --x b
+        group.add_argument(
+            option.flag, dest=option.dest, action="append", default=None, metavar="LIST", help=text
+        )
     else:
-        name = "LIST" if option.kind == tuple[str, ...] else option.kind.__name__.upper()
+        name = option.kind.__name__.upper()
         group.add_argument(option.flag, dest=option.dest, default=None, metavar=name, help=text)
 
 
@@ -562,6 +639,9 @@ def _read(
     raw = getattr(args, option.dest, None) if args is not None else None
     if isinstance(raw, bool):
         into[option.name] = raw
+    elif isinstance(raw, list) and not option.positional:
+        if raw:  # a repeated flag: every value, each may be a comma-separated list
+            into[option.name] = _parse(option, ",".join(str(r) for r in raw), option.flag)
     elif isinstance(raw, list):
         if raw:
             into[option.name] = tuple(str(r) for r in raw)
@@ -615,6 +695,10 @@ def validate(settings: Settings) -> None:
         )
     if not 0.0 <= settings.worker.gate_alpha <= 1.0:
         raise SettingsError("VAE_WORKER_GATE_ALPHA must be between 0 and 1")
+    if bool(settings.gateway.tls_cert) != bool(settings.gateway.tls_key):
+        raise SettingsError(
+            "VAE_GATEWAY_TLS_CERT and VAE_GATEWAY_TLS_KEY go together: set both, or neither"
+        )
     if settings.topics.frames == settings.topics.detections:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")
 

@@ -40,6 +40,22 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        self.auth_refused = Counter(
+            "vae_gateway_auth_refused",
+            "Requests and handshakes refused, by reason: missing, malformed, expired, forged, "
+            "invalid (a bad token: 401), scope (a good token without the grant: 403), origin "
+            "(a browser page of a foreign origin: 403).",
+            ["reason"],
+            registry=r,
+        )
+        self.limited = Counter(
+            "vae_gateway_limited",
+            "Requests and connections refused by a limit: connections, connections_per_client, "
+            "subscribers_per_token, handshake_timeout, request_head (frames over the "
+            "per-stream rate: vae_gateway_frames_rejected_total with reason rate_limited).",
+            ["limit"],
+            registry=r,
+        )
         self.bytes_received = Counter(
             "vae_gateway_bytes_received", "Bytes of frames read from ingest sockets.", registry=r
         )

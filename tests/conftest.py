@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import time
 import urllib.request
@@ -22,6 +23,7 @@ import pytest
 
 from connectors import samples
 from pipeline import children, config
+from pipeline.auth.tokens import issue
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.runtime import free_port
@@ -29,6 +31,36 @@ from pipeline.topics import engine_topics
 from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Auth is on in the tests as everywhere: every gateway a test starts verifies with this
+# secret, and every client (the test's own, and the `vae` processes it starts) sends
+# TEST_TOKEN, which may do everything. tests/integration/test_auth.py checks the refusals.
+TEST_SECRET = secrets.token_urlsafe(32)
+ALL_SCOPES = ("ingest:*", "subscribe:*", "metrics", "admin")
+TEST_TOKEN = issue(TEST_SECRET, ALL_SCOPES, 12 * 3600, subject="tests")
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+
+def authed(url: str) -> urllib.request.Request:
+    """A GET of ``url`` that carries TEST_TOKEN."""
+    return urllib.request.Request(url, headers=AUTH)
+
+
+def viewer_url(http: str, view: str = "") -> str:
+    """The viewer's URL with TEST_TOKEN in its fragment, as `vae up` prints it."""
+    return f"{http}/#token={TEST_TOKEN}" + (f"&{view}" if view else "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clients_find_the_test_token() -> Iterator[None]:
+    """The test process's own clients (client/, loadgen) find TEST_TOKEN as users' do."""
+    previous = os.environ.get("VAE_AUTH_TOKEN")
+    os.environ["VAE_AUTH_TOKEN"] = TEST_TOKEN
+    yield
+    if previous is None:
+        os.environ.pop("VAE_AUTH_TOKEN", None)
+    else:
+        os.environ["VAE_AUTH_TOKEN"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +173,10 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
         "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",
         "VAE_WORKER_SESSION_TIMEOUT_MS": "6000",
         "VAE_LOG_LEVEL": "INFO",
+        "VAE_AUTH_SECRET": TEST_SECRET,
+        "VAE_AUTH_TOKEN": TEST_TOKEN,
+        # `vae up` keeps its secret and token file here, not in the user's ~/.config.
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
     settings = config.load(environ=env)
     ensure_topics(settings.kafka, engine_topics(settings.topics).all())

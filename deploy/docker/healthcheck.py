@@ -10,6 +10,7 @@ Usage: python healthcheck.py gateway|worker [path]   (exit 0 healthy, 1 not)
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -22,13 +23,16 @@ def probe_url(role: str, path: str = "/healthz", environ: dict[str, str] | None 
     env = os.environ if environ is None else environ
     variable, default = PORTS[role]
     port = env.get(variable) or default
-    return f"http://127.0.0.1:{port}{path}"
+    scheme = "https" if role == "gateway" and env.get("VAE_GATEWAY_TLS_CERT") else "http"
+    return f"{scheme}://127.0.0.1:{port}{path}"
 
 
 def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
     """True when the URL answers 200; otherwise False and why."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        # The probe asks its own container: the certificate names the service, not 127.0.0.1.
+        context = ssl._create_unverified_context() if url.startswith("https") else None
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return response.status == 200, f"{url}: {response.status}"
     except urllib.error.HTTPError as exc:
         return False, f"{url}: {exc.code}"

@@ -9,6 +9,7 @@ from pipeline.config import Settings
 from pipeline.gateway.counts_board import CountsBoard
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
+from pipeline.gateway.limits import FrameRates
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
@@ -47,4 +48,5 @@ class GatewayContext:
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))
     readiness: Readiness = field(default_factory=Readiness)
+    rates: FrameRates = field(default_factory=lambda: FrameRates(0))
     closing: asyncio.Event = field(default_factory=asyncio.Event)

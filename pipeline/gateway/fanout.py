@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 
 class Subscriber:
-    """One subscribe socket's interest (None = every stream) and its bounded queue."""
+    """One subscribe socket's interest (None = every stream) and its bounded queue.
 
-    def __init__(self, streams: frozenset[str] | None, maxlen: int) -> None:
+    ``visible``, for an every-stream subscriber, keeps out the streams its token may not
+    see (None: it may see them all).
+    """
+
+    def __init__(
+        self,
+        streams: frozenset[str] | None,
+        maxlen: int,
+        visible: Callable[[str], bool] | None = None,
+    ) -> None:
         if maxlen < 1:
             raise ValueError("a subscriber queue holds at least one message")
         self.streams = streams
+        self.visible = visible
         self._queue: deque[str] = deque(maxlen=maxlen)
         self._ready = asyncio.Event()
         self.dropped = 0
@@ -77,6 +88,8 @@ class FanoutHub:
         delivered = dropped = 0
         for group in (self._by_stream.get(stream_id, ()), self._everything):
             for subscriber in group:
+                if subscriber.visible is not None and not subscriber.visible(stream_id):
+                    continue
                 delivered += 1
                 if not subscriber.offer(message):
                     dropped += 1

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from pipeline.auth.scopes import Grant
 from pipeline.gateway.context import GatewayContext
 from pipeline.protocol.routes import BadRequest, Http, Route, RulesEdit
 
@@ -88,24 +89,28 @@ def frame_response(image: bytes, frame_id: int, ts_us: int) -> Response:
     )
 
 
-def _is_upgrade(request: Request) -> bool:
+def is_upgrade(request: Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def http_response(
-    request: Request, target: Route, ctx: GatewayContext, static: StaticFiles
+    request: Request, target: Route, ctx: GatewayContext, static: StaticFiles, grant: Grant
 ) -> Response | None:
-    """The HTTP response for a request, or None to go on with the WebSocket handshake."""
+    """The HTTP response for a request, or None to go on with the WebSocket handshake.
+
+    ``grant``: what the request's token allows (pipeline.gateway.access checked it may
+    use ``target``); the stream listing shows only the streams it may watch.
+    """
     if isinstance(target, BadRequest):
-        if target.websocket and _is_upgrade(request):
+        if target.websocket and is_upgrade(request):
             return None  # accept, then explain on the socket (browsers can't read a 400 body)
         return response(target.status, target.message + "\n")
-    if isinstance(target, RulesEdit) and not _is_upgrade(request):
+    if isinstance(target, RulesEdit) and not is_upgrade(request):
         if not ctx.rules.text:
             return response(404, "no rules saved through the gateway yet\n")
         return response(200, ctx.rules.text, "application/yaml; charset=utf-8")
     if not isinstance(target, Http):
-        if _is_upgrade(request):
+        if is_upgrade(request):
             return None
         return response(426, "this endpoint is a WebSocket: connect with a WebSocket client\n")
     if target.name == "healthz":
@@ -120,7 +125,8 @@ def http_response(
     if target.name == "streams":
         # now_us: the gateway's clock, so a viewer can judge staleness and latency without
         # trusting its own clock.
-        listing = {"now_us": time.time_ns() // 1000, "streams": ctx.streams.summaries()}
+        visible = [s for s in ctx.streams.summaries() if grant.may_subscribe(str(s["stream_id"]))]
+        listing = {"now_us": time.time_ns() // 1000, "streams": visible}
         return response(200, json.dumps(listing, separators=(",", ":")), "application/json")
     if target.name == "latest" and target.stream_id is not None:
         stream = ctx.streams.get(target.stream_id)

@@ -92,6 +92,11 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
     acker = asyncio.create_task(_acknowledge(ws, pending, route.ack, ctx))
     sequence = 0
     metrics.ingest_connections.inc()
+    ctx.rates.open(route.stream_id)
+    rate_message = (
+        f"over {ctx.settings.gateway.max_fps_per_stream:g} frames/s for this stream "
+        "(VAE_GATEWAY_MAX_FPS_PER_STREAM): frame dropped"
+    )
     try:
         await ws.send(
             messages.hello(
@@ -109,6 +114,10 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
                 continue
             metrics.frames_received.inc()
             metrics.bytes_received.inc(len(message))
+            if not ctx.rates.allow(route.stream_id):
+                metrics.frames_rejected.labels("rate_limited").inc()
+                await ws.send(messages.error("rate_limited", rate_message, None))
+                continue
             try:
                 frame = parse_ingest_message(message, max_bytes)
             except IngestError as exc:
@@ -142,6 +151,7 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
         pass
     finally:
         metrics.ingest_connections.dec()
+        ctx.rates.close(route.stream_id)
         # Let in-flight deliveries finish so they are counted (acks to a closed socket are skipped).
         await pending.put(None)
         await acker

@@ -6,19 +6,24 @@ import asyncio
 import contextlib
 import logging
 import signal
+import weakref
 from typing import Any
 
+from websockets import http11
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
+from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.analytics_feed import start_analytics_feeds
 from pipeline.gateway.context import GatewayContext, RulesState
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
-from pipeline.gateway.http import StaticFiles, http_response
+from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
 from pipeline.gateway.ingest import handle_ingest
+from pipeline.gateway.limits import Limits, peer_of, token_key
 from pipeline.gateway.results import start_results_feed
 from pipeline.gateway.rules import handle_rules, start_rules_feed
 from pipeline.gateway.streams import StreamRegistry
@@ -30,7 +35,7 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Events, Ingest, RulesEdit, Subscribe, route
+from pipeline.protocol.routes import BadRequest, Events, Ingest, Route, RulesEdit, Subscribe, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -59,10 +64,19 @@ async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
     state.ready, state.reason = False, "shutting down"
 
 
+def apply_request_head_limits(max_line_bytes: int, max_headers: int) -> None:
+    """websockets reads its request-head bounds from module globals (set from its own
+    WEBSOCKETS_MAX_LINE_LENGTH / WEBSOCKETS_MAX_NUM_HEADERS at import): set them here."""
+    http11.MAX_LINE_LENGTH = max_line_bytes
+    http11.MAX_NUM_HEADERS = max_headers
+
+
 async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     """Run a gateway until ``stop`` is set, then drain sockets and flush the producer."""
     loop = asyncio.get_running_loop()
     gw = settings.gateway
+    verifier = await loop.run_in_executor(None, build_verifier, settings.auth)
+    tls = tls_context(gw)
     ids = await loop.run_in_executor(
         None, schema_ids_from, settings.schema_registry.url, settings.schema_registry.basic_auth
     )
@@ -91,6 +105,17 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         rules=RulesState(await loop.run_in_executor(None, topics.rules.writer, ids)),
     )
     static = StaticFiles(gw.web_root)
+    door = Door(verifier, gw.allowed_origins, ctx.metrics)
+    limits = Limits(gw, ctx.metrics)
+    ctx.rates = limits.rates
+    apply_request_head_limits(gw.max_header_line_bytes, gw.max_headers)
+    # The grant each accepted handshake acts under, from process_request to the handler.
+    grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
+    refresher = (
+        asyncio.create_task(door.refresh_jwks(settings.auth.jwks_url, ctx.closing))
+        if verifier is not None and settings.auth.jwks_url
+        else None
+    )
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
     tail = start_results_feed(settings, ids, ctx, loop)
@@ -101,10 +126,25 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     async def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
         target = route(ws.request.path)
-        if isinstance(target, Ingest):
+        grant = grants.pop(ws, None)
+        key = token_key(ws.request) if isinstance(target, Subscribe) else None
+        if key is not None:
+            limits.per_token[key] += 1
+        try:
+            await _serve(ws, target, grant)
+        finally:
+            if key is not None:
+                limits.per_token[key] -= 1
+                if limits.per_token[key] <= 0:
+                    del limits.per_token[key]
+
+    async def _serve(ws: ServerConnection, target: Route, grant: Grant | None) -> None:
+        if grant is None:  # every handshake passes the door first; never reached
+            await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
+        elif isinstance(target, Ingest):
             await handle_ingest(ws, target, ctx)
         elif isinstance(target, Subscribe | Events):
-            await handle_subscribe(ws, target, ctx)
+            await handle_subscribe(ws, target, ctx, grant)
         elif isinstance(target, RulesEdit):
             await handle_rules(ws, ctx)
         elif isinstance(target, BadRequest):
@@ -114,27 +154,46 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        return http_response(request, route(request.path), ctx, static)
+        over = limits.connection_over(peer_of(connection))
+        if over is not None:
+            limits.refuse(over)
+            return response(503, f"too many connections ({over}): try again later\n")
+        target = route(request.path)
+        upgrade = is_upgrade(request)
+        if upgrade and isinstance(target, Subscribe) and limits.subscriber_over(token_key(request)):
+            limits.refuse("subscribers_per_token")
+            return response(429, "too many subscribers with this token\n")
+        checked = door.check(request, target, upgrade)
+        if isinstance(checked, Response):
+            return checked
+        grants[connection] = checked
+        return http_response(request, target, ctx, static, checked)
 
     async with serve(
         handler,
         gw.host,
         gw.port,
         process_request=process_request,
+        ssl=tls,  # https:// and wss:// on the same port when a certificate is set
         # Oversize frames up to twice the limit are read and refused with an error
         # message (the socket stays open); beyond that websockets closes with 1009.
         max_size=max(2 * gw.max_frame_bytes, gw.max_frame_bytes + 1_048_576),
         compression=None,  # JPEG doesn't compress; deflate would only cost CPU
+        open_timeout=gw.handshake_timeout_s,
+        create_connection=limits.connection_class(),
         close_timeout=5,
     ) as server:
         ports = sorted({s.getsockname()[1] for s in server.sockets})
-        log.info("gateway listening on %s:%s", gw.host, ",".join(map(str, ports)))
+        scheme = "https/wss" if tls else "http/ws"
+        log.info("gateway listening on %s:%s (%s)", gw.host, ",".join(map(str, ports)), scheme)
         await stop.wait()
         log.info("gateway stopping: closing sockets, flushing the producer")
         ctx.closing.set()
         server.close(close_connections=True)
         await server.wait_closed()
     await watcher
+    if refresher is not None:
+        await refresher
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)

@@ -11,6 +11,7 @@ import json
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from pipeline.auth.scopes import Grant
 from pipeline.gateway.context import GatewayContext
 from pipeline.gateway.fanout import FanoutHub, Subscriber
 from pipeline.protocol import messages
@@ -29,12 +30,17 @@ async def _pump(ws: ServerConnection, subscriber: Subscriber, ctx: GatewayContex
 
 
 async def handle_subscribe(
-    ws: ServerConnection, route: Subscribe | Events, ctx: GatewayContext
+    ws: ServerConnection, route: Subscribe | Events, ctx: GatewayContext, grant: Grant
 ) -> None:
-    """Register the socket with its hub until it closes."""
+    """Register the socket with its hub until it closes.
+
+    Named streams were checked against the token at the handshake; a ``*`` subscription
+    sees only the streams the token may watch (all of them with ``subscribe:*``).
+    """
     hub: FanoutHub = ctx.hub if isinstance(route, Subscribe) else ctx.analytics_hub
     endpoint = "subscribe" if isinstance(route, Subscribe) else "events"
-    subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue)
+    visible = None if grant.may_subscribe_all() else grant.may_subscribe
+    subscriber = Subscriber(route.streams, ctx.settings.gateway.subscriber_queue, visible)
     hub.add(subscriber)
     ctx.metrics.subscribers.inc()
     streams = sorted(route.streams) if route.streams is not None else "*"

@@ -105,6 +105,11 @@ def _envelope_frame_id(message: bytes) -> int | None:
     return None
 
 
+# The most pixels a frame may declare: a few-KiB JPEG can claim 65535 x 65535 pixels (12 GiB
+# decoded), so the gateway refuses it and the worker checks again before decoding.
+MAX_FRAME_PIXELS = 40_000_000  # above 8K UHD (7680 x 4320 = 33 MP)
+
+
 def jpeg_size(image: bytes, frame_id: int | None = None) -> tuple[int, int]:
     """Width and height from a JPEG's header; IngestError if it is not a whole JPEG."""
     if not image.startswith(JPEG_SOI):
@@ -126,4 +131,10 @@ def jpeg_size(image: bytes, frame_id: int | None = None) -> tuple[int, int]:
         raise IngestError("corrupt_jpeg", f"JPEG header is unreadable: {exc}", frame_id) from None
     if width <= 0 or height <= 0:
         raise IngestError("corrupt_jpeg", f"JPEG header gives a size of {width}x{height}", frame_id)
+    if width * height > MAX_FRAME_PIXELS:
+        raise IngestError(
+            "image_too_large",
+            f"JPEG of {width}x{height} pixels: more than {MAX_FRAME_PIXELS:,} pixels",
+            frame_id,
+        )
     return int(width), int(height)

@@ -6,6 +6,7 @@ import io
 from typing import Any, Generic, TypeVar, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
 from pipeline.serde import wire
@@ -73,6 +74,14 @@ class AvroDecoder(Generic[R]):
         stream.seek(wire.HEADER_SIZE)
         try:
             record = schemaless_reader(stream, writer, reader)
-        except (EOFError, ValueError, TypeError, IndexError) as exc:
+        # SchemaResolutionError: a record of another topic's schema (found by fuzzing).
+        except (
+            EOFError,
+            ValueError,
+            TypeError,
+            IndexError,
+            OverflowError,
+            SchemaResolutionError,
+        ) as exc:
             raise SerdeError(f"cannot decode record with schema id {schema_id}: {exc}") from exc
         return cast(R, record)

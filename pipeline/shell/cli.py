@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -33,6 +34,7 @@ from pipeline.shell.bench.options import (
     BenchInferenceOptions,
 )
 from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
+from pipeline.shell.token import TokenOptions
 
 log = logging.getLogger("vae")
 OptionsT = TypeVar("OptionsT")
@@ -139,9 +141,26 @@ def _bench_analytics(run: Invocation) -> int:
     return run_bench(run.options(BenchAnalyticsOptions))
 
 
+def _client_token(auth: config.AuthSettings, scopes: tuple[str, ...]) -> None:
+    """Make sure this client and its processes find a token (VAE_AUTH_TOKEN).
+
+    --auth-token, VAE_AUTH_TOKEN or the token file, in that order; failing those, a client
+    that holds the gateway's secret (Compose gives it to the replay) signs its own.
+    """
+    from client.credentials import TOKEN_ENV, find_token
+    from pipeline.auth.tokens import issue
+
+    token = find_token(auth.token)
+    if not token and auth.enabled and auth.secret:
+        token = issue(auth.secret, scopes, 86400, subject="vae-client")
+    if token:
+        os.environ[TOKEN_ENV] = token
+
+
 def _replay(run: Invocation) -> int:
     from connectors.replay import run_replay
 
+    _client_token(run.settings.auth, ("ingest:*",))
     return run_replay(run.options(ReplayOptions), run.settings.client.gateway_url)
 
 
@@ -156,6 +175,7 @@ def _loadgen(run: Invocation) -> int:
 
     from loadgen.runner import run_loadgen
 
+    _client_token(run.settings.auth, ("ingest:*", "subscribe:*", "metrics"))
     options = run.options(LoadgenOptions)
     options = replace(options, gateway=options.gateway or run.settings.client.gateway_url)
     try:
@@ -292,6 +312,13 @@ def _settings(run: Invocation) -> int:
     return 0
 
 
+def _token_issue(run: Invocation) -> int:
+    from pipeline.shell.token import issue_token
+
+    print(issue_token(run.options(TokenOptions), run.settings.auth))
+    return 0
+
+
 # --- the command table -------------------------------------------------------------------
 
 SERVICE = ("kafka", "topics", "schema_registry")
@@ -309,7 +336,7 @@ COMMANDS: tuple[Command, ...] = (
         "gateway",
         "Run the WebSocket gateway (ingest, subscribe, health, metrics, web viewer).",
         _gateway,
-        (*SERVICE, "gateway", "log"),
+        (*SERVICE, "gateway", "auth", "log"),
         ((WaitOptions, None),),
     ),
     Command(
@@ -344,7 +371,7 @@ COMMANDS: tuple[Command, ...] = (
         "replay",
         "Push a video file, photo or folder of photos to the gateway as N live streams.",
         _replay,
-        ("client", "log"),
+        ("client", "auth", "log"),
         ((ReplayOptions, None),),
     ),
     Command(
@@ -360,7 +387,7 @@ COMMANDS: tuple[Command, ...] = (
         "Simulate many cameras against a gateway; measure gateway, ack and end-to-end "
         "latency and count every frame (exit 1 past --max-error-rate, 2 if unreachable).",
         _loadgen,
-        ("client", "log"),
+        ("client", "auth", "log"),
         ((LoadgenOptions, None),),
     ),
     Command(
@@ -418,6 +445,14 @@ COMMANDS: tuple[Command, ...] = (
         ((BenchAnalyticsOptions, None),),
     ),
     Command(
+        "token issue",
+        "Print a signed token (HS256, VAE_AUTH_SECRET or the secret `vae up` saved) with the "
+        "given scopes, e.g. --scope ingest:cam-* --scope subscribe:* --ttl 24h.",
+        _token_issue,
+        ("auth", "log"),
+        ((TokenOptions, None),),
+    ),
+    Command(
         "settings",
         "Print the effective settings (or the README's tables).",
         _settings,
@@ -426,7 +461,10 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 
-GROUP_HELP = {"bench": "Benchmarks (see docs/benchmarks.md)."}
+GROUP_HELP = {
+    "bench": "Benchmarks (see docs/benchmarks.md).",
+    "token": "Tokens for the gateway (README, Security).",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+from client.credentials import write_token_file
 from client.subscribe import subscribe
 from connectors import samples
 from connectors.cameras.config import CameraConfigError, load_cameras
@@ -47,12 +48,14 @@ from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
 from pipeline import config
 from pipeline.analytics.rules_file import load_rules
+from pipeline.auth.tokens import issue
 from pipeline.children import Child, spawn_vae
 from pipeline.children import stop as stop_children
 from pipeline.kafka.admin import BrokerUnavailable, ensure_topics, wait_for_broker
 from pipeline.kafka.embedded import EmbeddedBroker, EmbeddedBrokerError
 from pipeline.protocol.rules import RulesError
 from pipeline.runtime import free_port
+from pipeline.shell.credentials import UP_SCOPES, UP_TOKEN_TTL_S, saved_or_new_secret
 from pipeline.shell.options import UpOptions
 from pipeline.topics import engine_topics
 
@@ -192,6 +195,35 @@ def _worker_ports(base: int, count: int, taken: set[int]) -> list[int]:
     return ports
 
 
+def _with_auth(settings: config.Settings) -> tuple[config.Settings, str]:
+    """Settings whose gateway has a key, and the token `vae up`'s own clients send.
+
+    No key configured: the secret saved by an earlier `vae up`, else a new one (saved).
+    The token is written to the token file (0600), where vae's clients look for it.
+    """
+    auth = settings.auth
+    if not auth.enabled:
+        return settings, ""
+    if not (auth.secret or auth.public_key or auth.jwks_url):
+        auth = dataclasses.replace(auth, secret=saved_or_new_secret())
+        settings = dataclasses.replace(settings, auth=auth)
+    token = auth.token
+    if auth.secret:
+        token = issue(auth.secret, UP_SCOPES, UP_TOKEN_TTL_S, subject="vae-up")
+        path = write_token_file(token)
+        console.print(f"auth: a token for vae's clients is in {path} (0600)")
+    elif not token:
+        errors.print(
+            "[yellow]vae up: tokens come from an identity provider here; set VAE_AUTH_TOKEN "
+            "so the replay and the summary can reach the gateway[/]"
+        )
+    return settings, token
+
+
+def _auth_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _answers(url: str) -> bool:
     with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
         return bool(response.status == 200)
@@ -223,9 +255,10 @@ def _report_exit(child: Child) -> None:
     errors.print(child.tail(), markup=False)
 
 
-def _scrape(url: str) -> dict[str, float]:
+def _scrape(url: str, token: str = "") -> dict[str, float]:
     """Sum of each sample name on a /metrics page (labels folded)."""
-    with urllib.request.urlopen(url, timeout=1) as response:
+    request = urllib.request.Request(url, headers=_auth_header(token))
+    with urllib.request.urlopen(request, timeout=1) as response:
         text = response.read().decode()
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -234,10 +267,10 @@ def _scrape(url: str) -> dict[str, float]:
     return totals
 
 
-async def _watch(gateway_ws: str, window: Window, stop: asyncio.Event) -> None:
+async def _watch(gateway_ws: str, window: Window, stop: asyncio.Event, token: str) -> None:
     while not stop.is_set():
         try:
-            async for message in subscribe(gateway_ws):
+            async for message in subscribe(gateway_ws, token=token):
                 now_us = time.time_ns() // 1000
                 latency = (now_us - message["capture_ts_us"]) / 1000.0
                 labels = [o["label"] for o in message["objects"]]
@@ -274,10 +307,11 @@ async def _summaries(
     watched: Sequence[Child],
     broker: EmbeddedBroker | None,
     signals: _Signals,
+    token: str = "",
 ) -> int:
     window = Window()
     stop = asyncio.Event()
-    watcher = asyncio.create_task(_watch(gateway_ws, window, stop))
+    watcher = asyncio.create_task(_watch(gateway_ws, window, stop, token))
     loop = asyncio.get_running_loop()
     signals.unwind = False
     signals.on_signal = lambda: loop.call_soon_threadsafe(stop.set)
@@ -304,7 +338,7 @@ async def _summaries(
                 continue
             next_summary += SUMMARY_EVERY_S
             try:
-                totals = await loop.run_in_executor(None, _scrape, metrics_url)
+                totals = await loop.run_in_executor(None, _scrape, metrics_url, token)
             except OSError:
                 totals = {}
             frames_in = totals.get("vae_gateway_frames_produced_total", 0.0)
@@ -354,6 +388,11 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
     started: list[Child] = []
     try:
         problem = _port_problem(settings, explicit_bootstrap)
+        if settings.gateway.tls_cert:
+            problem = (
+                "VAE_GATEWAY_TLS_CERT is for `vae gateway`; `vae up` runs on this machine "
+                "over plain http://127.0.0.1 (unset it here)"
+            )
         if problem:
             errors.print(f"vae up: {problem}", markup=False)
             return 2
@@ -389,6 +428,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
                 f"broker: embedded Tansu (in memory) on {broker.bootstrap} "
                 "(set VAE_KAFKA_BOOTSTRAP to use Kafka, Redpanda or MSK)"
             )
+        settings, token = _with_auth(settings)
         counts = ensure_topics(kafka, engine_topics(settings.topics).all())
         console.print("topics: " + ", ".join(f"{k} ({v} partitions)" for k, v in counts.items()))
         env = {
@@ -396,6 +436,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             **config.to_env(settings),
             "VAE_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "PYTHONUNBUFFERED": "1",  # log tails shown on failure are up to date
+            "VAE_AUTH_TOKEN": token,  # the replay's (a child finds it without being told)
         }
         base_metrics = settings.worker.metrics_port
         ports = _worker_ports(base_metrics, workers, {gw.port, settings.broker.port})
@@ -431,8 +472,9 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             started.append(spawn_vae("replay", ["replay"], env=replay_env, log_dir=log_dir))
             feeding = f"replaying {Path(source).name} as {streams} streams x {fps:g} fps"
         worker_metrics = ", ".join(f":{port}/metrics" for port in ports if port)
+        viewer = f"{http}/#token={token}" if token else f"{http}/"
         console.print(
-            f"[bold green]up[/]: viewer {http}/  ·  "
+            f"[bold green]up[/]: viewer {viewer}  ·  "
             f"subscribe {gateway_ws}/v1/subscribe?streams=*  ·  "
             f"ingest {gateway_ws}/v1/ingest/<stream_id>  ·  metrics {http}/metrics"
             + (f", worker{'s' if workers > 1 else ''} {worker_metrics}" if worker_metrics else "")
@@ -442,7 +484,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             + (f" (stopping by itself after {duration:g} s)" if duration else "")
         )
         return asyncio.run(
-            _summaries(f"{http}/metrics", gateway_ws, duration, started, broker, signals)
+            _summaries(f"{http}/metrics", gateway_ws, duration, started, broker, signals, token)
         )
     except _Stopped as stopped:
         console.print(f"{signal.Signals(stopped.signum).name} while starting: stopping")

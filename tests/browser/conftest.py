@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import REPO, Service, Stack, start_service, ws_url
+from tests.conftest import AUTH, REPO, Service, Stack, start_service, ws_url
 
 CHROMIUM = Path(os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -169,7 +169,7 @@ class DetectionLog:
 
     def _read(self) -> None:
         try:
-            with connect(self.url, max_size=2**22) as socket:
+            with connect(self.url, max_size=2**22, additional_headers=AUTH) as socket:
                 self.socket = socket
                 hello = json.loads(socket.recv(timeout=10))
                 assert hello["type"] == "hello", hello

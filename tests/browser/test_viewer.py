@@ -26,7 +26,7 @@ from tests.browser.conftest import (
     tile,
     wait_exact,
 )
-from tests.conftest import Stack, start_service
+from tests.conftest import TEST_TOKEN, Stack, authed, start_service, viewer_url
 from tests.reference import assert_matches_reference
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -37,7 +37,7 @@ def stream_row(page: Page, stream: str) -> Any:
 
 
 def gateway_streams(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{url}/v1/streams", timeout=5) as answer:
+    with urllib.request.urlopen(authed(f"{url}/v1/streams"), timeout=5) as answer:
         body: dict[str, Any] = json.load(answer)
     return body
 
@@ -49,7 +49,7 @@ def test_dog_is_drawn_with_exactly_the_detections_of_its_frame(
     pipeline.replay(
         "replay-dog", media / "dog.jpg", "--streams", "1", "--fps", "3", "--prefix", "dog"
     )
-    page.goto(f"{pipeline.url}/#layout=1&streams=dog-0")
+    page.goto(viewer_url(pipeline.url, "layout=1&streams=dog-0"))
 
     snapshot = wait_exact(page, "dog-0")
     objects = log.objects("dog-0", int(snapshot["frameId"]), int(snapshot["frameTsUs"]))
@@ -98,7 +98,7 @@ def test_sample_clip_in_a_grid_with_stream_list_and_class_filter(
         "replay-clip", media / "vtest.avi",
         "--streams", "4", "--fps", "1.5", "--prefix", "clip", "--max-frames", "240",
     )  # fmt: skip
-    page.goto(f"{pipeline.url}/")  # no view in the URL: the grid takes streams as they appear
+    page.goto(viewer_url(pipeline.url))  # no view in the URL: the grid takes streams as they appear
 
     for stream in streams:
         expect(stream_row(page, stream)).to_have_attribute("data-state", "live", timeout=WAIT_MS)
@@ -163,7 +163,7 @@ def test_when_the_frame_is_gone_earlier_boxes_are_drawn_dashed_and_said_so(
         ["replay", str(media / "dog.jpg"), "--gateway", url, "--streams", "1", "--fps", "25",
          "--prefix", "fast"],
     )  # fmt: skip
-    page.goto(f"{gateway.http}/#layout=1&streams=fast-0")
+    page.goto(viewer_url(gateway.http, "layout=1&streams=fast-0"))
     handle = page.wait_for_function(
         f"""() => {{
             const snapshot = ({TILE_JS})("fast-0");
@@ -188,7 +188,7 @@ def test_viewer_reconnects_by_itself_when_the_gateway_restarts(
     pipeline.replay(
         "replay-restart", media / "dog.jpg", "--streams", "1", "--fps", "3", "--prefix", "cam"
     )
-    page.goto(f"{pipeline.url}/#streams=cam-0")
+    page.goto(viewer_url(pipeline.url, "streams=cam-0"))
     before = wait_exact(page, "cam-0")
     page.evaluate("window.sameDocument = true")  # a reload would lose it
 
@@ -228,7 +228,7 @@ def test_use_my_camera_closes_the_loop_from_the_browser(
 ) -> None:
     stream = "webcam-test"
     log = detection_log(pipeline.ws, [stream])
-    page.goto(f"{pipeline.url}/")
+    page.goto(viewer_url(pipeline.url))
     page.get_by_text("Use my camera").click()
     page.get_by_label("Stream id").fill(stream)
     page.get_by_label("Frames per second").select_option("2")
@@ -247,3 +247,21 @@ def test_use_my_camera_closes_the_loop_from_the_browser(
     page.get_by_role("button", name="Stop camera").click()
     expect(page.locator("#camera-status")).to_contain_text("camera off")
     expect(stream_row(page, stream)).to_have_attribute("data-state", "stale", timeout=20_000)
+
+
+def test_without_a_token_the_viewer_asks_for_one_and_then_shows_the_streams(
+    page: Page, pipeline: Pipeline, media: Path
+) -> None:
+    pipeline.replay("replay", media / "dog.jpg", "--streams", "1", "--fps", "2", "--prefix", "dog")
+    page.goto(f"{pipeline.url}/#layout=1&streams=dog-0")  # no token in the URL
+    dialog = page.locator("#token-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#token-reason")).to_contain_text("needs a token")
+    page.fill("#token-input", TEST_TOKEN)
+    page.click("#token-form button[type=submit]")
+    expect(dialog).to_be_hidden()
+    expect(stream_row(page, "dog-0")).to_be_visible(timeout=WAIT_MS)
+    wait_exact(page, "dog-0")
+    # The token lives in this tab's session storage, never in the address bar.
+    assert page.evaluate("sessionStorage.getItem('vae.token')") == TEST_TOKEN
+    assert "token" not in page.url

@@ -306,3 +306,38 @@ def test_recent_detections_summary_and_camera_messages(blank: Page) -> None:
     assert result["ok"] is None
     assert "permission" in result["denied"]
     assert (result["ws"], result["wss"]) == ("ws://h:8080", "wss://h")
+
+
+def test_the_token_moves_from_the_fragment_to_session_storage(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const auth = await import("/js/auth.js");
+        const store = new Map();
+        const storage = {
+          getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+        const replaced = [];
+        const history = { replaceState: (_s, _t, url) => replaced.push(url) };
+        const loc = { hash: "#token=abc.def.ghi&layout=4&streams=a,b", pathname: "/", search: "" };
+        const adopted = auth.adoptToken(loc, storage, history);
+        const again = auth.adoptToken({ hash: "", pathname: "/", search: "" }, storage, history);
+        const b64 = (o) => btoa(JSON.stringify(o)).replaceAll("=", "");
+        const jwt = (exp) => `${b64({ alg: "HS256" })}.${b64({ exp })}.sig`;
+        const now = 1_700_000_000_000;
+        return {
+          adopted, again, replaced,
+          url: auth.withToken("ws://h:1/v1/subscribe?streams=a", "t k"),
+          none: auth.withToken("http://h:1/v1/streams", ""),
+          missing: auth.tokenProblem("", now),
+          expired: auth.tokenProblem(jwt(now / 1000 - 3600), now),
+          fresh: auth.tokenProblem(jwt(now / 1000 + 3600), now),
+          garbage: auth.tokenProblem("not-a-jwt", now),
+        };
+        """,
+    )
+    assert result["adopted"] == result["again"] == "abc.def.ghi"
+    assert result["replaced"] == ["#layout=4&streams=a,b"]  # the view stays, the token goes
+    assert result["url"] == "ws://h:1/v1/subscribe?streams=a&token=t+k"
+    assert result["none"] == "http://h:1/v1/streams"
+    assert "needs a token" in result["missing"] and "expired" in result["expired"]
+    assert result["fresh"] == "" and result["garbage"]

@@ -23,7 +23,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.metrics import GatewayMetrics, WorkerMetrics
-from tests.conftest import Service
+from tests.conftest import Service, authed
 from tests.deploy.support import DEPLOY, load_yaml
 
 DASHBOARD_FILE = DEPLOY / "grafana" / "dashboards" / "vae.json"
@@ -356,7 +356,7 @@ def test_a_running_gateway_exports_the_families_of_its_metrics_class(
     """The registry check above speaks for the real service: a running gateway's /metrics
     has exactly the families of GatewayMetrics (nothing registered elsewhere, nothing less)."""
     gateway = start_gateway()
-    with urllib.request.urlopen(gateway.http + "/metrics", timeout=10) as response:
+    with urllib.request.urlopen(authed(gateway.http + "/metrics"), timeout=10) as response:
         text = response.read().decode()
     families = {family.name for family in text_string_to_metric_families(text)}
     assert families == services["gateway"].families

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 
 from pipeline.runtime import free_port
 from tests.deploy.support import DEPLOY
@@ -80,3 +82,36 @@ def test_probe_can_ask_another_path(server: tuple[int, dict[str, int]]) -> None:
 
 def test_probe_rejects_an_unknown_role() -> None:
     assert probe("broker", {}).returncode == 2
+
+
+def test_probe_speaks_https_to_a_gateway_with_tls(server: tuple[int, dict[str, int]]) -> None:
+    """With VAE_GATEWAY_TLS_CERT the probe asks https:// (a certificate the test makes)."""
+    port, _ = server
+    ca = trustme.CA()
+    cert = ca.issue_cert("vae-gateway")  # names the service, not 127.0.0.1: still probed
+    tls_port = free_port()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", tls_port), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        env = {"VAE_GATEWAY_PORT": str(tls_port), "VAE_GATEWAY_TLS_CERT": "/run/cert.pem"}
+        result = probe("gateway", env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"https://127.0.0.1:{tls_port}/healthz: 200" in result.stdout
+        plain = probe("gateway", {"VAE_GATEWAY_PORT": str(port)})
+        assert f"http://127.0.0.1:{port}/healthz: 200" in plain.stdout
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -109,3 +109,26 @@ def test_script_passes_shellcheck() -> None:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_script_is_executable() -> None:
     assert os.access(SCRIPT, os.X_OK)
+
+
+def test_compose_gets_a_kept_secret_and_tokens_the_gateway_accepts(tmp_path: Path) -> None:
+    """The secret in secrets/auth.env (0600, made once), the viewer URL's token and the one
+    Prometheus scrapes with, signed by the script with openssl, verify as the gateway does."""
+    require_tool("openssl")
+    from pipeline.auth.tokens import Verifier
+
+    result, _ = up(tmp_path, docker_info_ok=True)
+    assert result.returncode == 0, result.stderr
+    secrets = DEPLOY / "compose" / "secrets"
+    auth_env = secrets / "auth.env"
+    assert auth_env.stat().st_mode & 0o777 == 0o600
+    secret = auth_env.read_text().strip().removeprefix("VAE_AUTH_SECRET=")
+    assert len(secret) == 64
+    verifier = Verifier(secret=secret)
+    viewer = result.stdout.split("http://localhost:8080/#token=")[1].split()[0]
+    grant = verifier.verify(viewer)
+    assert grant.may_subscribe_all() and grant.may_ingest("cam-1") and not grant.metrics
+    assert verifier.verify((secrets / "gateway-metrics.token").read_text()).metrics
+    again, _ = up(tmp_path, docker_info_ok=True)
+    assert again.returncode == 0, again.stderr
+    assert auth_env.read_text().strip().endswith(secret)  # kept: tokens survive a restart

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from client import GatewayError, IngestClient
 from pipeline.protocol.envelope import build_envelope
-from tests.conftest import Service, ws_url
+from tests.conftest import Service, authed, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ LIMIT = 200_000
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(authed(url), timeout=5) as response:
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 
 from client import subscribe
+from pipeline.auth.tokens import Verifier
 from pipeline.runtime import free_port
 from tests.conftest import REPO, ws_url
 
@@ -58,6 +62,8 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
     rules.write_text(
         'streams:\n  "*":\n    lines:\n      - {name: mid, points: [[0.5, 0], [0.5, 1]]}\n'
     )
+    config_home = tmp_path / "config"
+    without_auth = {k: v for k, v in os.environ.items() if not k.startswith("VAE_AUTH")}
     result = subprocess.run(
         [
             sys.executable, "-m", "pipeline", "up", "--duration", "20",
@@ -68,13 +74,22 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
             "--log-dir", str(tmp_path), "--rules", str(rules),
         ],
         cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**without_auth, "XDG_CONFIG_HOME": str(config_home)},
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     analytics_log = (tmp_path / "analytics.log").read_text()
     assert f"rules loaded from {rules}" in analytics_log, analytics_log[-2000:]
     assert "broker: embedded Tansu" in output
-    assert f"viewer http://127.0.0.1:{port}/" in output
+    # No secret configured: `vae up` made one (kept, owner-only), and a token for its clients
+    # in the token file; the viewer URL carries it in its fragment.
+    viewer = re.search(rf"viewer http://127\.0\.0\.1:{port}/#token=([\w.-]+)", output)
+    assert viewer, output
+    secret, token_file = config_home / "vae" / "secret", config_home / "vae" / "token"
+    assert token_file.read_text().strip() == viewer.group(1)
+    assert stat.S_IMODE(secret.stat().st_mode) == stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    grant = Verifier(secret=secret.read_text().strip()).verify(viewer.group(1))
+    assert grant.may_subscribe_all() and grant.may_ingest("any") and grant.metrics
     final = next(line for line in output.splitlines() if line.startswith("final:"))
     received = int(final.split()[1])
     assert received > 10, final

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pipeline.kafka.embedded import EmbeddedBroker
-from tests.conftest import REPO, Service, ws_url
+from tests.conftest import REPO, Service, authed, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def _loadgen(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 
 def _metric(service: Service, sample: str) -> float:
-    with urllib.request.urlopen(service.http + "/metrics", timeout=5) as response:
+    with urllib.request.urlopen(authed(service.http + "/metrics"), timeout=5) as response:
         for line in response.read().decode().splitlines():
             if line.startswith(sample + " "):
                 return float(line.split()[-1])

@@ -72,9 +72,11 @@ def _listening() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _env(run: str, **extra: str) -> dict[str, str]:
+def _env(run: str, home: Path, **extra: str) -> dict[str, str]:
+    # vae up keeps its secret and token file under XDG_CONFIG_HOME: never the user's home.
     return {
         **os.environ,
+        "XDG_CONFIG_HOME": str(home / "config"),
         MARKER: run,
         "PYTHONUNBUFFERED": "1",
         "VAE_GATEWAY_PORT": str(free_port()),
@@ -160,7 +162,7 @@ def test_a_taken_gateway_or_broker_port_fails_at_once_naming_the_setting(tmp_pat
     ):
         run = uuid.uuid4().hex
         with _listening() as port:
-            result, elapsed = _refused(_env(run, **{variable: str(port)}), tmp_path / variable)
+            result, elapsed = _refused(_env(run, tmp_path, **{variable: str(port)}), tmp_path / variable)
         output = result.stdout + result.stderr
         assert result.returncode == 2, output
         assert elapsed < 15, f"{elapsed:.1f} s to refuse"
@@ -174,7 +176,7 @@ def test_a_taken_gateway_or_broker_port_fails_at_once_naming_the_setting(tmp_pat
 def test_a_taken_metrics_port_moves_and_sigterm_stops_everything(tmp_path: Path) -> None:
     run = uuid.uuid4().hex
     with _listening() as held:
-        up = Up(_env(run, VAE_WORKER_METRICS_PORT=str(held)), tmp_path / "logs")
+        up = Up(_env(run, tmp_path, VAE_WORKER_METRICS_PORT=str(held)), tmp_path / "logs")
         try:
             line = up.until_up()
             match = re.search(r"worker :(\d+)/metrics", line)
@@ -209,7 +211,7 @@ def test_a_taken_metrics_port_moves_and_sigterm_stops_everything(tmp_path: Path)
 
 def test_no_child_outlives_a_vae_up_killed_outright(tmp_path: Path) -> None:
     run = uuid.uuid4().hex
-    up = Up(_env(run), tmp_path / "logs")
+    up = Up(_env(run, tmp_path), tmp_path / "logs")
     try:
         up.until_up()
         children = _children(up.process.pid)
@@ -223,7 +225,7 @@ def test_no_child_outlives_a_vae_up_killed_outright(tmp_path: Path) -> None:
 
 def test_a_worker_that_exits_while_starting_stops_everything(tmp_path: Path) -> None:
     run = uuid.uuid4().hex
-    result, elapsed = _refused(_env(run, VAE_MODEL_NAME="no_such_model"), tmp_path / "logs")
+    result, elapsed = _refused(_env(run, tmp_path, VAE_MODEL_NAME="no_such_model"), tmp_path / "logs")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "worker-0 exited with code" in output and "no_such_model" in output  # its log tail

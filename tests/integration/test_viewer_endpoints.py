@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from client import IngestClient, subscribe
-from tests.conftest import ws_url
+from tests.conftest import authed, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def with_comment(jpeg: bytes, text: str) -> bytes:
 
 def get(url: str) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
+        with urllib.request.urlopen(authed(url), timeout=5) as answer:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()

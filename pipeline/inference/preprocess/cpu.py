@@ -13,6 +13,8 @@ import numpy.typing as npt
 import simplejpeg
 from PIL import Image
 
+from pipeline.protocol.envelope import MAX_FRAME_PIXELS
+
 PAD_VALUE = 114  # YOLOX's letterbox grey
 
 
@@ -20,8 +22,20 @@ class UndecodableImage(ValueError):
     """The bytes are not an image the decoder can read."""
 
 
+def check_jpeg_size(data: bytes) -> None:
+    """UndecodableImage unless the header is readable and within MAX_FRAME_PIXELS: the
+    frames topic may be written by others than the gateway (a decompression bomb)."""
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise UndecodableImage(f"cannot read the JPEG header: {exc}") from None
+    if width <= 0 or height <= 0 or width * height > MAX_FRAME_PIXELS:
+        raise UndecodableImage(f"JPEG of {width}x{height} pixels refused (MAX_FRAME_PIXELS)")
+
+
 def decode_jpeg_bgr(data: bytes) -> npt.NDArray[np.uint8]:
     """JPEG bytes to an HxWx3 BGR array (the colour order the model was trained on)."""
+    check_jpeg_size(data)
     try:
         image = simplejpeg.decode_jpeg(data, colorspace="BGR")
     except ValueError as exc:

@@ -28,7 +28,12 @@ import torch
 from torch.nn import functional
 
 from pipeline.inference.preprocess.batch import Outcome, PreparedBatch, assemble
-from pipeline.inference.preprocess.cpu import PAD_VALUE, UndecodableImage, decode_jpeg_bgr
+from pipeline.inference.preprocess.cpu import (
+    PAD_VALUE,
+    UndecodableImage,
+    check_jpeg_size,
+    decode_jpeg_bgr,
+)
 from pipeline.inference.preprocess.cpu import letterbox_ratio as ratio_for
 
 log = logging.getLogger(__name__)
@@ -84,16 +89,27 @@ def decode_nvjpeg(
     """Batched GPU decode to (3, h, w) uint8 BGR; a frame that fails is reported alone."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in images]
-    try:
-        decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
-        return [image.flip(0) for image in decoded]  # RGB -> BGR, the model's order
-    except RuntimeError:
-        pass  # one bad frame fails the batched call: find it frame by frame
-    results: list[torch.Tensor | UndecodableImage] = []
-    for data in encoded:
+    refused: list[UndecodableImage | None] = []
+    for data in images:
         try:
-            results.append(decode_jpeg(data, mode=ImageReadMode.RGB, device=device).flip(0))
+            check_jpeg_size(data)
+            refused.append(None)
+        except UndecodableImage as exc:
+            refused.append(exc)
+    encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in images]
+    if not any(refused):
+        try:
+            decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+            return [image.flip(0) for image in decoded]  # RGB -> BGR, the model's order
+        except RuntimeError:
+            pass  # one bad frame fails the batched call: find it frame by frame
+    results: list[torch.Tensor | UndecodableImage] = []
+    for tensor, refusal in zip(encoded, refused, strict=True):
+        if refusal is not None:
+            results.append(refusal)
+            continue
+        try:
+            results.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device).flip(0))
         except RuntimeError as exc:
             results.append(UndecodableImage(f"cannot decode JPEG: {exc}"))
     return results

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from rich.console import Console
 from connectors.replay import load_frames
 from loadgen.options import LoadgenOptions
 from loadgen.runner import START_MARGIN_S, default_source, run_loadgen
+from pipeline.auth.tokens import issue
 from pipeline.children import Child, spawn_vae, stop
 from pipeline.config import KafkaSettings, Settings, TopicSettings
 from pipeline.kafka import producer_config
@@ -124,6 +126,20 @@ class CpuSampler:
 
 
 @contextmanager
+def _client_token(token: str) -> Iterator[None]:
+    """VAE_AUTH_TOKEN for loadgen's processes (they find it as any vae client does)."""
+    previous = os.environ.get("VAE_AUTH_TOKEN")
+    os.environ["VAE_AUTH_TOKEN"] = token
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("VAE_AUTH_TOKEN", None)
+        else:
+            os.environ["VAE_AUTH_TOKEN"] = previous
+
+
+@contextmanager
 def _broker_and_gateway(
     settings: Settings, log_dir: Path, storage: str = MEMORY
 ) -> Iterator[tuple[str, Child, EmbeddedBroker]]:
@@ -132,16 +148,26 @@ def _broker_and_gateway(
         kafka = replace(settings.kafka, bootstrap=broker.bootstrap)
         ensure_topics(kafka, engine_topics(settings.topics).all())
         port = free_port()
+        # The gateway checks tokens as in production (its cost is part of what is measured):
+        # a fresh secret per row, and a token for loadgen.
+        secret = secrets.token_urlsafe(32)
+        token = issue(secret, ("ingest:*", "subscribe:*", "metrics"), 86400, subject="bench")
         env = {
             **os.environ,
             "VAE_KAFKA_BOOTSTRAP": broker.bootstrap,
             "VAE_GATEWAY_PORT": str(port),
             "VAE_GATEWAY_HOST": "127.0.0.1",
+            "VAE_AUTH_SECRET": secret,
+            # Every simulated camera connects from 127.0.0.1.
+            "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": os.environ.get(
+                "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT", "0"
+            ),
         }
         gateway = spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir)
         try:
             _wait_ready(f"http://127.0.0.1:{port}/readyz", gateway)
-            yield f"ws://127.0.0.1:{port}", gateway, broker
+            with _client_token(token):
+                yield f"ws://127.0.0.1:{port}", gateway, broker
         finally:
             stop([gateway], grace_s=20.0)
 

@@ -7,6 +7,7 @@
  * down, while the previous frame is still being encoded, or while more than MAX_BUFFERED
  * bytes wait in the browser for the network. The socket reconnects by itself.
  */
+import { withToken } from "./auth.js";
 import { ReconnectingSocket } from "./socket.js";
 
 const MAX_BUFFERED = 1_000_000;
@@ -91,7 +92,7 @@ export class CameraPublisher {
     this.video.srcObject = this.media;
     this.video.hidden = false;
     await this.video.play();
-    const url = `${this.wsBase}/v1/ingest/${encodeURIComponent(streamId)}`;
+    const url = withToken(`${this.wsBase}/v1/ingest/${encodeURIComponent(streamId)}`);
     this.socket = new ReconnectingSocket(url, {
       onMessage: (message) => this.reply(message),
       onState: (state) => {

@@ -3,6 +3,7 @@
  * "Use my camera". What is on screen lives in the URL fragment (viewstate.js), so a view
  * can be bookmarked; everything reconnects by itself when the gateway restarts.
  */
+import { adoptToken, askForToken, tokenProblem } from "./auth.js";
 import { CameraPublisher, cameraUnavailable } from "./camera.js";
 import { ClassFilter } from "./classes.js";
 import { ClockOffset } from "./clock.js";
@@ -321,4 +322,7 @@ class Viewer {
   }
 }
 
+// First: the token leaves the fragment before the view state is read from it.
+const problem = tokenProblem(adoptToken(location));
 window.viewer = new Viewer();
+if (problem) askForToken(problem);

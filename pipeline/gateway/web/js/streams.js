@@ -3,6 +3,7 @@
  * `classifyStream` is pure; `StreamDirectory` does the polling, with backoff when the
  * gateway is away.
  */
+import { askForToken, withToken } from "./auth.js";
 import { Backoff } from "./backoff.js";
 
 /** A stream with no frame, or no detections, for this long is flagged. */
@@ -75,7 +76,8 @@ export class StreamDirectory {
     const sentAt = Date.now();
     let delay;
     try {
-      const response = await fetch(this.url, { cache: "no-store" });
+      const response = await fetch(withToken(this.url), { cache: "no-store" });
+      if (response.status === 401) askForToken("The gateway refused the token (expired or revoked?).");
       if (!response.ok) throw new Error(`GET /v1/streams answered ${response.status}`);
       const body = await response.json();
       const receivedAt = Date.now();

@@ -10,6 +10,7 @@
  * and matching.js decides what is drawn on it. While no detections come (no worker yet),
  * the latest frame is refreshed every second so the picture stays live.
  */
+import { askForToken, withToken } from "./auth.js";
 import { boxesFor, DetectionRing, EARLIER, EXACT } from "./matching.js";
 import { describe, drawBoxes } from "./overlay.js";
 import { LatencyWindow, RateMeter } from "./rates.js";
@@ -63,7 +64,7 @@ export class Tile {
     this.destroyed = false;
     this.build(onClose);
     const id = encodeURIComponent(streamId);
-    this.socket = new ReconnectingSocket(`${wsBase}/v1/subscribe?streams=${id}`, {
+    this.socket = new ReconnectingSocket(withToken(`${wsBase}/v1/subscribe?streams=${id}`), {
       onMessage: (message) => this.receive(message),
       onState: () => this.refreshStatus(),
     });
@@ -160,7 +161,9 @@ export class Tile {
 
   async fetchFrame(url) {
     try {
-      return await fetch(url, { cache: "no-store", signal: this.aborter.signal });
+      const response = await fetch(withToken(url), { cache: "no-store", signal: this.aborter.signal });
+      if (response.status === 401) askForToken("The gateway refused the token (expired or revoked?).");
+      return response;
     } catch {
       return null; // the gateway is away: the socket's state says so
     }
