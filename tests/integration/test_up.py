@@ -162,7 +162,9 @@ def test_a_taken_gateway_or_broker_port_fails_at_once_naming_the_setting(tmp_pat
     ):
         run = uuid.uuid4().hex
         with _listening() as port:
-            result, elapsed = _refused(_env(run, tmp_path, **{variable: str(port)}), tmp_path / variable)
+            result, elapsed = _refused(
+                _env(run, tmp_path, **{variable: str(port)}), tmp_path / variable
+            )
         output = result.stdout + result.stderr
         assert result.returncode == 2, output
         assert elapsed < 15, f"{elapsed:.1f} s to refuse"
@@ -225,7 +227,9 @@ def test_no_child_outlives_a_vae_up_killed_outright(tmp_path: Path) -> None:
 
 def test_a_worker_that_exits_while_starting_stops_everything(tmp_path: Path) -> None:
     run = uuid.uuid4().hex
-    result, elapsed = _refused(_env(run, tmp_path, VAE_MODEL_NAME="no_such_model"), tmp_path / "logs")
+    result, elapsed = _refused(
+        _env(run, tmp_path, VAE_MODEL_NAME="no_such_model"), tmp_path / "logs"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "worker-0 exited with code" in output and "no_such_model" in output  # its log tail
