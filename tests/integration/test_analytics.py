@@ -29,7 +29,7 @@ from pipeline.protocol.rules import parse_rules
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.analytics_clip import RULES_YAML, H, W, make_clip
-from tests.conftest import Stack, ws_url
+from tests.conftest import AUTH, Stack, authed, ws_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,12 +45,12 @@ EXPECTED_EVENTS = [
 
 
 def get_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with urllib.request.urlopen(authed(url), timeout=10) as r:
         return str(r.read().decode())
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with urllib.request.urlopen(authed(url), timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -126,7 +126,7 @@ def totals(latest: dict[tuple[int, str, str], dict[str, Any]]) -> dict[str, int]
 
 async def save_rules(url: str, text: str) -> dict[str, Any]:
     """Save a rules document through the gateway's WS /v1/rules; its answer."""
-    async with connect(url + "/v1/rules") as socket:
+    async with connect(url + "/v1/rules", additional_headers=AUTH) as socket:
         hello = json.loads(await socket.recv())
         assert hello["type"] == "hello" and hello["endpoint"] == "rules"
         await socket.send(text)
@@ -155,8 +155,8 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     await asyncio.to_thread(analytics.wait_log, f"rules loaded from {rules_topic}", 60)
     assert await asyncio.to_thread(get_text, f"{gateway.http}/v1/rules") == RULES_YAML
     # The gateway's subscribe and events sockets, open before anything is pushed.
-    feed = await connect(ws_url(gateway) + "/v1/subscribe?streams=clip-1")
-    socket = await connect(ws_url(gateway) + "/v1/events?streams=clip-1")
+    feed = await connect(ws_url(gateway) + "/v1/subscribe?streams=clip-1", additional_headers=AUTH)
+    socket = await connect(ws_url(gateway) + "/v1/events?streams=clip-1", additional_headers=AUTH)
     hello = json.loads(await socket.recv())
     assert hello == {"type": "hello", "endpoint": "events", "streams": ["clip-1"]}
     # A last, empty frame 10 s on: the track is lost and every window closes.

@@ -41,6 +41,8 @@ HTTP = [
     ("/v1/streams/cam-1/latest.jpg", 200, 403),
     ("/v1/streams/cam-1/frames/0.jpg", 200, 403),
     ("/metrics", 200, 403),
+    ("/v1/streams/cam-1/counts", 200, 403),
+    ("/v1/rules", 403, 403),  # reading the rules takes admin (checked below with one)
 ]
 OPEN_HTTP = ["/healthz", "/readyz", "/", "/js/main.js"]
 WS = [
@@ -48,7 +50,12 @@ WS = [
     ("/v1/subscribe?streams=cam-1", 101, 403),
     ("/v1/subscribe?streams=cam-1,cam-2", 403, 403),
     ("/v1/subscribe?streams=*", 101, 101),  # filtered to what the token may see
+    ("/v1/events?streams=cam-1", 101, 403),
+    ("/v1/events?streams=cam-1,cam-2", 403, 403),
+    ("/v1/events?streams=*", 101, 101),  # filtered to what the token may see
+    ("/v1/rules", 403, 403),  # saving rules takes admin (checked below with one)
 ]
+ADMIN = issue(TEST_SECRET, ("admin",), 3600)
 
 
 def http_status(url: str, token: str, how: str) -> int:
@@ -169,6 +176,10 @@ async def test_every_endpoint_answers_each_kind_of_token_as_it_should(
                 if got != expected(case, right, other):
                     failures.append(f"WS {path} [{case}, {how}]: {got}")
     assert not failures, "\n".join(failures)
+
+    # Rules change what every analytics worker counts: an admin token may read and edit them.
+    assert await asyncio.to_thread(http_status, f"{http}/v1/rules", ADMIN, "header") in (200, 404)
+    assert await ws_status(f"{ws}/v1/rules", ADMIN, "header") == 101
 
     # The listing shows each token only its own streams.
     for case, stream in (("right", "cam-1"), ("other stream", "cam-2")):

@@ -22,7 +22,7 @@ import pytest
 
 from pipeline import children
 from pipeline.runtime import free_port
-from tests.conftest import Service, Stack, start_service, ws_url
+from tests.conftest import Service, Stack, authed, start_service, ws_url
 from tests.mjpeg import MjpegCamera, clip_jpegs
 from tests.processes import wait_until
 from tests.rtsp import require_rtsp_server, start_rtsp_server
@@ -31,7 +31,7 @@ FPS = 5
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(authed(url), timeout=5) as r:
         return json.loads(r.read())
 
 

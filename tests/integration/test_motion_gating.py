@@ -22,7 +22,7 @@ from pipeline.inference.backends import create_backend
 from pipeline.inference.detector import Detector
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.serde import detected_objects
-from tests.conftest import ws_url
+from tests.conftest import authed, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def clip_jpegs(media: Path) -> list[bytes]:
 
 
 def metric(http: str, name: str) -> float:
-    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(authed(f"{http}/metrics"), timeout=5) as response:
         text = response.read().decode()
     return sum(float(v) for v in re.findall(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.M))
 
