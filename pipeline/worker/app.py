@@ -159,9 +159,9 @@ class Worker:
             self.tracker.untrack(item.partition, item.offset)
         if not self.tracker.wait_drained(revoked, timeout=5.0):
             log.warning("revoked partitions %s still had frames in flight after 5 s", partitions)
-        self.consumer.commit(
-            {p: o for p, o in self.tracker.take_committable().items() if p in revoked}
-        )
+        # Only the revoked partitions' positions are taken: the kept ones stay pending for
+        # the next store, so their finished frames are not read again after a restart.
+        self.consumer.commit(self.tracker.take_committable(revoked))
         self._release(partitions)
 
     def _on_lost(self, partitions: list[int]) -> None:
