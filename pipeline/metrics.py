@@ -119,8 +119,25 @@ class WorkerMetrics:
         )
         self.frames_skipped = Counter(
             "vae_worker_frames_skipped",
-            "Frames not run through the model, by reason (stale, undecodable, bad_record).",
+            "Frames not run through the model on purpose, by reason (stale).",
             ["reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "vae_worker_frames_dead_lettered",
+            "Records sent to the dead-letter topic, by reason (bad_record, unknown_schema, "
+            "undecodable).",
+            ["reason"],
+            registry=r,
+        )
+        self.schema_waits = Counter(
+            "vae_worker_schema_waits",
+            "Times a partition was held because a record's schema id could not be resolved.",
+            registry=r,
+        )
+        self.held_partitions = Gauge(
+            "vae_worker_held_partitions",
+            "Partitions paused until a record's schema id can be resolved.",
             registry=r,
         )
         self.batch_size = Histogram(

@@ -14,14 +14,28 @@ from typing import Any, Generic, TypeVar
 
 import schemas
 from pipeline.config import TopicSettings
-from pipeline.serde import AvroDecoder, AvroEncoder, DetectionsRecord, FrameRecord, SchemaIds
+from pipeline.serde import (
+    AvroDecoder,
+    AvroEncoder,
+    DeadLetterRecord,
+    DetectionsRecord,
+    FrameRecord,
+    SchemaIds,
+)
 
 R = TypeVar("R")
+
+DEAD_LETTER_OVERHEAD = 65_536  # bytes a dead letter may add to the record it carries
 
 
 def _stream_id(record: Any) -> str:
     """Every topic of the engine is keyed by stream_id: one stream, one partition, in order."""
     return str(record["stream_id"])
+
+
+def _original_key(record: DeadLetterRecord) -> str:
+    """A dead letter keeps its record's key (the stream_id, when it could be read)."""
+    return record["key"] or ""
 
 
 @dataclass(frozen=True)
@@ -70,9 +84,10 @@ class EngineTopics:
 
     frames: Topic[FrameRecord]
     detections: Topic[DetectionsRecord]
+    dead_letters: Topic[DeadLetterRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
-        return (self.frames, self.detections)
+        return (self.frames, self.detections, self.dead_letters)
 
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.all())
@@ -98,5 +113,18 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
             settings.detections_partitions,
             settings.replication_factor,
             {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
+        ),
+        dead_letters=Topic(
+            settings.dead_letters,
+            schemas.DEAD_LETTER,
+            1,  # rare records, read by a person or a repair job: order across streams kept
+            settings.replication_factor,
+            {
+                "retention.ms": str(settings.dead_letters_retention_ms),
+                # a whole frame record and what is said about it
+                "max.message.bytes": str(settings.max_message_bytes + DEAD_LETTER_OVERHEAD),
+                "cleanup.policy": "delete",
+            },
+            key_of=_original_key,
         ),
     )

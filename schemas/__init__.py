@@ -1,4 +1,4 @@
-"""The Avro schemas of the two topics, shipped as package data next to this file."""
+"""The Avro schemas of the topics, shipped as package data next to this file."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 FRAME = "frame"
 DETECTIONS = "detections"
+DEAD_LETTER = "dead_letter"
 
 
 def load(name: str) -> dict[str, Any]:

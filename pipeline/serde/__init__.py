@@ -1,11 +1,13 @@
 """Avro encoding of the topics' records in the Confluent wire format."""
 
-from pipeline.serde.avro import AvroDecoder, AvroEncoder, SerdeError
+from pipeline.serde.avro import AvroDecoder, AvroEncoder, SchemaUnavailable, SerdeError
 from pipeline.serde.records import (
+    DeadLetterRecord,
     DetectedObjectRecord,
     DetectionsRecord,
     FrameRecord,
     StageTimings,
+    dead_letter_record,
     detected_objects,
     detections_record,
     frame_record,
@@ -15,14 +17,17 @@ from pipeline.serde.registry import LocalSchemaIds, SchemaIds, UnknownSchemaErro
 __all__ = [
     "AvroDecoder",
     "AvroEncoder",
+    "DeadLetterRecord",
     "DetectedObjectRecord",
     "DetectionsRecord",
     "FrameRecord",
     "LocalSchemaIds",
     "SchemaIds",
+    "SchemaUnavailable",
     "SerdeError",
     "StageTimings",
     "UnknownSchemaError",
+    "dead_letter_record",
     "detected_objects",
     "detections_record",
     "frame_record",
