@@ -61,3 +61,28 @@ def committed(kafka: KafkaSettings, group: str, topic: str, partitions: int) -> 
         return {tp.partition: tp.offset for tp in found}
     finally:
         consumer.close()
+
+
+def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    """Each partition's high watermark: the offset the next record will get."""
+    consumer = Consumer(tail_config(kafka, "test-ends"))
+    try:
+        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def read_to_end(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[Record]:
+    """Every record of ``topic`` up to the ends it had when called."""
+    ends = end_offsets(kafka, topic)
+    total = sum(ends.values())  # every partition starts at offset 0 here (nothing deleted)
+
+    def reached(records: list[Record]) -> bool:
+        return len([r for r in records if r.offset < ends[r.partition]]) >= total
+
+    records = read_topic(kafka, topic, reached, timeout)
+    return [r for r in records if r.offset < ends[r.partition]]
