@@ -159,6 +159,11 @@ class WorkerMetrics:
             "Frames consumed whose detections are not yet delivered.",
             registry=r,
         )
+        self.consumer_pauses = Counter(
+            "vae_worker_consumer_pauses",
+            "Times the consumer paused its partitions because frames in flight hit the limit.",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "vae_worker_consumer_lag",
             "Frames behind the end of each assigned partition.",

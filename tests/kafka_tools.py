@@ -1,4 +1,4 @@
-"""What tests read straight from the broker: whole topics from the start, committed offsets."""
+"""What tests do straight on the broker: write records, read whole topics, committed offsets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.config import KafkaSettings
-from pipeline.kafka.clients import tail_config
+from pipeline.kafka.clients import producer_config, tail_config
+from pipeline.kafka.producer import CallbackProducer
+from pipeline.serde import FrameRecord, frame_record
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,28 @@ def read_to_end(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list
 
     records = read_topic(kafka, topic, reached, timeout)
     return [r for r in records if r.offset < ends[r.partition]]
+
+
+def produce(kafka: KafkaSettings, topic: str, key: str, values: list[bytes]) -> None:
+    """Write records straight into a topic, in order, and wait until the broker has them."""
+    producer = CallbackProducer(
+        producer_config(kafka, "test", linger_ms=0, max_message_bytes=4_194_304)
+    )
+    errors: list[str] = []
+    for value in values:
+        producer.produce(topic, key.encode(), value, lambda e: errors.append(e) if e else None)
+    assert producer.close(10) == 0 and not errors, errors
+
+
+def frame(stream_id: str, frame_id: int, image: bytes, age_s: float = 0.0) -> FrameRecord:
+    """A frame record as the gateway would write it, received ``age_s`` ago."""
+    now = time.time_ns() // 1000 - int(age_s * 1e6)
+    return frame_record(
+        stream_id=stream_id,
+        frame_id=frame_id,
+        capture_ts_us=now,
+        gateway_ts_us=now,
+        width=768,
+        height=576,
+        image=image,
+    )

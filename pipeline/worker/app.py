@@ -324,6 +324,8 @@ class Worker:
         inflight = self.tracker.inflight()
         self.metrics.inflight.set(inflight)
         if inflight >= self._max_inflight:
+            if not self.consumer.paused:
+                self.metrics.consumer_pauses.inc()
             self.consumer.pause()
         elif self.consumer.paused and inflight < self._max_inflight // 2:
             self.consumer.resume()

@@ -8,18 +8,15 @@ reason (once: no loop), and hold the partition on an unknown schema id instead o
 from __future__ import annotations
 
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 
 import schemas
-from pipeline.kafka.clients import producer_config
-from pipeline.kafka.producer import CallbackProducer
-from pipeline.serde import AvroDecoder, AvroEncoder, LocalSchemaIds, frame_record
+from pipeline.serde import AvroDecoder, AvroEncoder, LocalSchemaIds
 from pipeline.serde.registry import local_schema_id
 from pipeline.topics import engine_topics
-from tests.kafka_tools import Record, committed, read_topic
+from tests.kafka_tools import Record, committed, frame, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -34,41 +31,6 @@ def _newer_frame_schema() -> dict[str, Any]:
     return schema
 
 
-def _frame(frame_id: int, image: bytes) -> dict[str, Any]:
-    now = time.time_ns() // 1000
-    return dict(
-        frame_record(
-            stream_id=KEY,
-            frame_id=frame_id,
-            capture_ts_us=now,
-            gateway_ts_us=now,
-            width=768,
-            height=576,
-            image=image,
-        )
-    )
-
-
-def _metric(http: str, sample: str) -> float:
-    with urllib.request.urlopen(http + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(sample + " "):
-                return float(line.split()[-1])
-    return 0.0
-
-
-def _produce(settings: Any, values: list[bytes]) -> None:
-    producer = CallbackProducer(
-        producer_config(settings.kafka, "test", linger_ms=0, max_message_bytes=4_194_304)
-    )
-    errors: list[str] = []
-    for value in values:
-        producer.produce(
-            settings.topics.frames, KEY.encode(), value, lambda e: errors.append(e) if e else None
-        )
-    assert producer.close(10) == 0 and not errors
-
-
 def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
     stack: Any, start_worker: Any, dog_jpeg: bytes
 ) -> None:
@@ -79,16 +41,16 @@ def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
     newer = _newer_frame_schema()
     newer_writer = AvroEncoder(newer, LocalSchemaIds([newer]), topics.frames.subject)
     assert newer_writer.schema_id == local_schema_id(newer)
-    newer_frame = {**_frame(2, dog_jpeg), "lens": "wide"}
+    newer_frame = {**frame(KEY, 2, dog_jpeg), "lens": "wide"}
     values = [
-        frames.value(_frame(0, dog_jpeg)),  # type: ignore[arg-type]
+        frames.value(frame(KEY, 0, dog_jpeg)),
         b"definitely not avro",
         newer_writer.encode(newer_frame),
-        frames.value(_frame(3, b"not a jpeg at all")),  # type: ignore[arg-type]
-        frames.value(_frame(4, dog_jpeg)),  # type: ignore[arg-type]
+        frames.value(frame(KEY, 3, b"not a jpeg at all")),
+        frames.value(frame(KEY, 4, dog_jpeg)),
     ]
     started = time.monotonic()
-    _produce(stack.settings, values)
+    produce(stack.settings.kafka, topics.frames.name, KEY, values)
 
     detections = read_topic(
         stack.settings.kafka, topics.detections.name, lambda r: len(r) >= 2, timeout=60
@@ -127,10 +89,8 @@ def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
             break
         time.sleep(0.5)
     assert positions.get(partition) == 5, positions
-    http = worker.http
     for reason in ("bad_record", "unknown_schema", "undecodable"):
-        sample = f'vae_worker_frames_dead_lettered_total{{reason="{reason}"}}'
-        assert _metric(http, sample) == 1
-    assert _metric(http, "vae_worker_schema_waits_total") >= 2  # retried before giving up
-    assert _metric(http, "vae_worker_frames_processed_total") == 2
-    assert _metric(http, "vae_worker_held_partitions") == 0
+        assert worker.metric(f'vae_worker_frames_dead_lettered_total{{reason="{reason}"}}') == 1
+    assert worker.metric("vae_worker_schema_waits_total") >= 2  # retried before giving up
+    assert worker.metric("vae_worker_frames_processed_total") == 2
+    assert worker.metric("vae_worker_held_partitions") == 0
