@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +187,17 @@ class GroupConsumer:
     def paused(self) -> bool:
         return self._paused
 
-    def close(self) -> None:
-        """Commit stored offsets and leave the group."""
-        self._consumer.close()
+    def close(self, timeout: float) -> bool:
+        """Commit stored offsets and leave the group, waiting at most ``timeout`` seconds.
+
+        librdkafka's close waits on the broker without a bound, so a process whose broker is
+        out of reach would hang on it; after the timeout it is left to finish (or not) on a
+        daemon thread. False when it did not finish in time.
+        """
+        closing = threading.Thread(target=self._consumer.close, name="consumer-close", daemon=True)
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            log.warning("consumer close did not finish in %.0f s (broker out of reach?)", timeout)
+            return False
+        return True

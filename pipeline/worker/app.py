@@ -178,7 +178,17 @@ class Worker:
         revoked = set(partitions)
         for item in self.batcher.discard(lambda f: f.partition in revoked):
             self.tracker.untrack(item.partition, item.offset)
-        if not self.tracker.wait_drained(revoked, timeout=5.0):
+        deadline = time.monotonic() + 5.0
+        drained = False
+        while not drained and self._failure is None and time.monotonic() < deadline:
+            drained = self.tracker.wait_drained(revoked, timeout=0.1)
+        if self._failure is not None:
+            # Failing (a delivery failed: the broker may be out of reach, and a synchronous
+            # commit would then hang the exit): nothing more is committed; the next owner
+            # reads these partitions again from their last committed positions.
+            self._release(partitions)
+            return
+        if not drained:
             log.warning("revoked partitions %s still had frames in flight after 5 s", partitions)
         # Only the revoked partitions' positions are taken: the kept ones stay pending for
         # the next store, so their finished frames are not read again after a restart.
@@ -486,14 +496,15 @@ class Worker:
             join_s = 2.0
         for stage in self._stages:
             stage.join(timeout=join_s)
-        undelivered = self.producer.close(10.0)
+        # After a failure the broker may be out of reach: wait on it briefly, not for long.
+        undelivered = self.producer.close(10.0 if self._failure is None else 2.0)
         if undelivered:
             log.warning(
                 "%d detections undelivered at shutdown: their frames will be re-read", undelivered
             )
         if self._failure is None:
             self.consumer.store(self.tracker.take_committable())
-        self.consumer.close()
+        self.consumer.close(30.0 if self._failure is None else 5.0)
         self._pool.shutdown(wait=False)
         self.detector.backend.close()
 

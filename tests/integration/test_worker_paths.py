@@ -1,9 +1,11 @@
 """Promised worker paths, each against a real worker: stale-frame shedding, the SIGTERM
-drain and commit, pausing at the in-flight limit, and an idempotent acks=all producer."""
+drain and commit, pausing at the in-flight limit, a delivery failure crashing it cleanly,
+and an idempotent acks=all producer."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from typing import Any
@@ -14,7 +16,7 @@ from pipeline.kafka.clients import producer_config
 from pipeline.kafka.producer import CallbackProducer
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
-from tests.conftest import Service
+from tests.conftest import Service, launch_worker
 from tests.kafka_tools import committed, frame, produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -141,3 +143,37 @@ def test_producers_are_idempotent_with_acks_all(stack: Any) -> None:
         time.sleep(0.1)
     producer.close(5)
     assert done == [None] and stats[-1]["eos"]["producer_id"] >= 0
+
+
+def test_a_delivery_failure_crashes_the_worker_cleanly(own_stack: Any, dog_jpeg: bytes) -> None:
+    """The broker stops taking detections: the worker exits 1 saying why, commits nothing
+    past the undelivered frames, and a worker started afterwards detects every frame."""
+    total = 30
+    worker = launch_worker(own_stack, VAE_KAFKA_CLIENT_CONFIG="message.timeout.ms=2000")
+    topics = engine_topics(own_stack.settings.topics)
+    frames = topics.frames.writer(LocalSchemaIds())
+    values = [frames.value(frame("cam-fail", i, dog_jpeg)) for i in range(total)]
+    produce(own_stack.settings.kafka, topics.frames.name, "cam-fail", values)
+    _wait_until(
+        lambda: worker.metric("vae_worker_frames_processed_total") >= 1, 60, "a frame", worker
+    )
+    broker_pid = own_stack.own_broker.pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        assert worker.process.wait(timeout=90) == 1, worker.log()
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    assert "worker failed: detections not delivered" in worker.log(200), worker.log()
+
+    partition = read_topic(own_stack.settings.kafka, topics.frames.name, lambda r: len(r) >= 1)[
+        0
+    ].partition
+    assert _position(own_stack, partition) < total
+    launch_worker(own_stack, "worker-2")
+    decode = topics.detections.reader(LocalSchemaIds()).decode
+
+    def every_frame(records: list[Any]) -> bool:
+        return {decode(r.value)["frame_id"] for r in records} >= set(range(total))
+
+    records = read_topic(own_stack.settings.kafka, topics.detections.name, every_frame, 120)
+    assert every_frame(records)
