@@ -60,7 +60,7 @@ up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, work
 down: ## Stop and remove the Compose stack of `make up`
 	docker compose -f deploy/compose/docker-compose.yml down
 
-test: $(TEST_STAMP) assets chromium ## Run every test (starts its own broker, gateway and workers)
+test: $(TEST_STAMP) assets chromium ## Run every test (one embedded broker for the session; each test its own topics, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)

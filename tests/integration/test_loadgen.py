@@ -50,8 +50,10 @@ def test_every_frame_is_acked_and_the_report_adds_up(
     assert run.returncode == 0, run.stdout + run.stderr
     report: dict[str, Any] = json.loads(report_path.read_text())
     counts = report["counts"]
-    # 50 streams x 5 fps x 5 s: each stream's slots start within the first period.
-    assert counts["sent"] == 50 * 5 * 5
+    # 50 streams x 5 fps x 5 s slots: each is sent, or skipped (and counted) when loadgen
+    # on a loaded machine is a whole period late for it, as a camera would.
+    assert counts["sent"] + counts["skipped_slots"] == 50 * 5 * 5
+    assert counts["sent"] >= 50 * 5 * 5 // 2
     assert counts["acked"] == counts["sent"]
     assert counts["rejected"] == counts["lost"] == counts["disconnects"] == 0
     assert counts["connected"] == 50
@@ -87,7 +89,8 @@ def test_subscribe_measures_end_to_end_through_a_worker(
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(report_path.read_text())
     counts = report["counts"]
-    assert counts["sent"] == 4 * 2 * 4 == counts["acked"]
+    assert counts["sent"] + counts["skipped_slots"] == 4 * 2 * 4
+    assert counts["sent"] == counts["acked"] > 0
     assert counts["detected"] == counts["acked"] and counts["undetected"] == 0
     e2e = report["latency_ms"]["end_to_end"]
     assert e2e["count"] == counts["detected"]
@@ -159,7 +162,8 @@ def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -
     assert [row["streams"] for row in rows] == [20, 40]
     for row in rows:
         counts = row["report"]["counts"]
-        assert counts["sent"] == row["streams"] * 10 * 3 == counts["acked"]
+        assert counts["sent"] + counts["skipped_slots"] == row["streams"] * 10 * 3
+        assert counts["sent"] == counts["acked"] > 0
         assert row["gateway_cpu"] > 0 and row["broker_cpu"] > 0
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
