@@ -176,9 +176,9 @@ def start_service(
     return service
 
 
-def launch_gateway(stack: Stack, wait: bool = True, **extra_env: str) -> Service:
-    """`vae gateway` on a free port; with ``wait``, once /readyz answers 200."""
-    port = free_port()
+def launch_gateway(stack: Stack, wait: bool = True, port: int = 0, **extra_env: str) -> Service:
+    """`vae gateway` on ``port`` (a free one by default); with ``wait``, once /readyz is 200."""
+    port = port or free_port()
     env = stack.with_env(VAE_GATEWAY_PORT=str(port), VAE_GATEWAY_HOST="127.0.0.1", **extra_env)
     service = start_service(stack, f"gateway-{port}", ["gateway"], env, f"http://127.0.0.1:{port}")
     if wait:
