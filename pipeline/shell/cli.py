@@ -25,7 +25,13 @@ from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOp
 from pipeline import config
 from pipeline.logs import setup_logging
 from pipeline.shell.bench.options import BenchGatewayOptions, BenchInferenceOptions
-from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
+from pipeline.shell.options import (
+    AssetOptions,
+    BrokerOptions,
+    SettingsOptions,
+    UpOptions,
+    WaitOptions,
+)
 
 log = logging.getLogger("vae")
 OptionsT = TypeVar("OptionsT")
@@ -66,7 +72,12 @@ def _broker(run: Invocation) -> int:
     from pipeline.topics import engine_topics
 
     settings = run.settings
-    broker = EmbeddedBroker(port=settings.broker.port, host=settings.broker.host).start()
+    durable = run.options(BrokerOptions).durable
+    broker = EmbeddedBroker(
+        port=settings.broker.port,
+        host=settings.broker.host,
+        data_dir=Path(durable) if durable else None,
+    ).start()
     kafka = config.KafkaSettings(bootstrap=broker.bootstrap)
     if settings.topics.create:
         counts = ensure_topics(kafka, engine_topics(settings.topics).all())
@@ -148,6 +159,7 @@ def _up(run: Invocation) -> int:
         duration=o.duration,
         explicit_bootstrap=bool(run.settings.kafka.bootstrap),
         log_dir=Path(o.log_dir),
+        durable=Path(o.durable) if o.durable else None,
     )
 
 
@@ -287,9 +299,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "broker",
-        "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
+        "Run the embedded Kafka-compatible broker (Tansu; in memory, or durable with "
+        "--durable DIR) and create the topics.",
         _broker,
         ("broker", "topics", "log"),
+        ((BrokerOptions, None),),
     ),
     Command(
         "topics",

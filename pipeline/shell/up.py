@@ -335,6 +335,7 @@ def run_up(
     duration: float,
     explicit_bootstrap: bool,
     log_dir: Path,
+    durable: Path | None = None,
 ) -> int:
     """Entry point of `vae up`.
 
@@ -366,10 +367,12 @@ def run_up(
                 port=settings.broker.port,
                 host=settings.broker.host,
                 log_file=log_dir / "broker.log",
+                data_dir=durable,
             ).start()
             kafka = dataclasses.replace(kafka, bootstrap=broker.bootstrap)
+            storage = "in memory" if durable is None else f"durable, data in {durable}"
             console.print(
-                f"broker: embedded Tansu (in memory) on {broker.bootstrap} "
+                f"broker: embedded Tansu ({storage}) on {broker.bootstrap} "
                 "(set VAE_KAFKA_BOOTSTRAP to use Kafka, Redpanda or MSK)"
             )
         counts = ensure_topics(kafka, engine_topics(settings.topics).all())
