@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.runtime import free_port
 from pipeline.topics import engine_topics
+from tests.faults import TABLE, FaultTable
 from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,3 +222,18 @@ def start_worker(stack: Stack) -> Callable[..., Service]:
 
 def ws_url(service: Service) -> str:
     return service.http.replace("http://", "ws://")
+
+
+@pytest.fixture(scope="session")
+def fault_table() -> FaultTable:
+    """Where fault tests record their row of the fault table."""
+    return TABLE
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault table (when fault tests ran) and keep it in artifacts/faults.json."""
+    if not TABLE.rows:
+        return
+    terminalreporter.section("fault table")
+    terminalreporter.write_line(TABLE.markdown())
+    TABLE.write(REPO / "artifacts" / "faults.json")

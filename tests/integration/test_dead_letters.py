@@ -16,9 +16,10 @@ import schemas
 from pipeline.serde import AvroDecoder, AvroEncoder, LocalSchemaIds
 from pipeline.serde.registry import local_schema_id
 from pipeline.topics import engine_topics
+from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import Record, committed, frame, produce, read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 KEY = "cam-poison"
 WAIT_MS = 3000
@@ -32,7 +33,7 @@ def _newer_frame_schema() -> dict[str, Any]:
 
 
 def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
-    stack: Any, start_worker: Any, dog_jpeg: bytes
+    stack: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
     worker = start_worker(VAE_WORKER_UNKNOWN_SCHEMA_WAIT_MS=str(WAIT_MS))
     topics = engine_topics(stack.settings.topics)
@@ -94,3 +95,14 @@ def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
     assert worker.metric("vae_worker_schema_waits_total") >= 2  # retried before giving up
     assert worker.metric("vae_worker_frames_processed_total") == 2
     assert worker.metric("vae_worker_held_partitions") == 0
+    fault_table.record(
+        FaultRow(
+            "3 poison records among 2 frames (dead-lettered: 3)",
+            sent=len(values),
+            acked=len(values),  # written straight into the frames topic
+            detected=len(detections),
+            lost=2 - len(detections),
+            duplicated=0,
+            recovery_s=detected_at,  # the good frame behind the unknown schema id waited
+        )
+    )

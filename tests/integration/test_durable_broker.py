@@ -8,6 +8,7 @@ survive too (the worker resumes, it does not start over).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import Stack, _new_stack, _stop_services, launch_gateway, launch_worker, ws_url
+from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 STREAMS = ["dur-0", "dur-1"]
 FRAMES = 30
@@ -50,7 +52,7 @@ async def _wait_acked(cams: list[ResendingClient], at_least: int) -> None:
 
 
 async def test_broker_sigkill_and_restart_keeps_every_acked_frame(
-    durable_stack: Stack, dog_jpeg: bytes
+    durable_stack: Stack, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
     stack = durable_stack
     broker = stack.own_broker
@@ -68,6 +70,7 @@ async def test_broker_sigkill_and_restart_keeps_every_acked_frame(
         await _wait_acked(cams, FRAMES // 2)
         acked_before = sum(c.stats.acked for c in cams)
         broker.kill()
+        killed_us = time.time_ns() // 1000
         for frame_id in range(FRAMES // 2, FRAMES):  # handed over while the broker is down
             for cam in cams:
                 cam.put(dog_jpeg, frame_id)
@@ -104,3 +107,20 @@ async def test_broker_sigkill_and_restart_keeps_every_acked_frame(
     assert wanted <= seen
     # Per-stream order of first deliveries is kept across the restart.
     assert all(ids == sorted(ids) for ids in firsts.values()), firsts
+    # Recovery: until the first detection of a frame handed over while the broker was down.
+    after = [
+        d["worker_ts_us"]
+        for d in (decode(r.value) for r in records)
+        if d["frame_id"] >= FRAMES // 2
+    ]
+    fault_table.record(
+        FaultRow(
+            "broker SIGKILL + restart (durable)",
+            sent=sum(c.stats.put for c in cams),
+            acked=sum(c.stats.acked for c in cams),
+            detected=len(seen),
+            lost=len(wanted - seen),
+            duplicated=len(records) - len(seen),
+            recovery_s=(min(after) - killed_us) / 1e6,
+        )
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ from pipeline.runtime import free_port
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import launch_gateway, ws_url
+from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import read_topic
 
 pytestmark = pytest.mark.integration
+faults = pytest.mark.faults
 
 STREAM = "cam-resend"
 
@@ -31,8 +34,9 @@ async def _until(condition: Any, limit_s: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
+@faults
 async def test_gateway_sigkill_and_restart_loses_no_frame_handed_over(
-    stack: Any, start_worker: Any, dog_jpeg: bytes
+    stack: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
     port = free_port()
     gateway = launch_gateway(stack, port=port)
@@ -50,6 +54,7 @@ async def test_gateway_sigkill_and_restart_loses_no_frame_handed_over(
         await _until(lambda: cam.stats.sent == 15 + stalled, 10, "sent into the stopped gateway")
         gateway.process.send_signal(signal.SIGKILL)
         gateway.process.wait()
+        killed_us = time.time_ns() // 1000
         for frame_id in range(15 + stalled, 30):  # while no gateway listens: buffered
             cam.put(dog_jpeg, frame_id)
         await asyncio.to_thread(launch_gateway, stack, True, port)
@@ -75,6 +80,21 @@ async def test_gateway_sigkill_and_restart_loses_no_frame_handed_over(
     assert set(detected) == set(range(total))
     # A frame repeats only if it was resent (it reached the broker before the kill).
     assert len(detected) - total <= stats.resent
+    # Recovery: until the first detection of a frame the kill caught in flight.
+    later = [
+        d["worker_ts_us"] for d in map(decode, (r.value for r in records)) if d["frame_id"] >= 15
+    ]
+    fault_table.record(
+        FaultRow(
+            "gateway SIGKILL + restart (resending client)",
+            sent=stats.put,
+            acked=stats.acked,
+            detected=len(set(detected)),
+            lost=total - len(set(detected)),
+            duplicated=len(detected) - len(set(detected)),
+            recovery_s=(min(later) - killed_us) / 1e6,
+        )
+    )
 
 
 async def test_a_full_buffer_drops_the_oldest_and_counts_them(dog_jpeg: bytes) -> None:

@@ -22,9 +22,10 @@ from client import IngestClient
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import Service, ws_url
+from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import committed, read_to_end, read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 STREAMS = [f"cam-{i:02d}" for i in range(12)]
 FRAMES_PER_STREAM = 30
@@ -129,7 +130,7 @@ async def _kill_with_frames_uncommitted(
 
 
 async def test_sigkill_of_one_worker_loses_no_frame(
-    stack: Any, start_gateway: Any, start_worker: Any, dog_jpeg: bytes
+    stack: Any, start_gateway: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
     doomed = start_worker("killed-worker")
     survivor = start_worker("worker")
@@ -139,6 +140,7 @@ async def test_sigkill_of_one_worker_loses_no_frame(
     url = ws_url(gateway)
     pushers = asyncio.gather(*(_push(url, s, dog_jpeg) for s in STREAMS))
     uncommitted, repeats, doomed_name = await _kill_with_frames_uncommitted(stack, doomed)
+    killed_us = time.time_ns() // 1000
     await pushers
 
     every = {(s, f) for s in STREAMS for f in range(FRAMES_PER_STREAM)}
@@ -161,3 +163,20 @@ async def test_sigkill_of_one_worker_loses_no_frame(
     duplicated = {f for f, workers in detected.items() if len(workers) > 1}
     assert repeats <= duplicated <= uncommitted, (repeats, duplicated - uncommitted)
     assert len({w for ws in detected.values() for w in ws}) == 2
+    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
+    taken_over = [
+        d["worker_ts_us"]
+        for d in (decode(r.value) for r in records)
+        if (d["stream_id"], d["frame_id"]) in uncommitted and d["worker"] != doomed_name
+    ]
+    fault_table.record(
+        FaultRow(
+            "worker SIGKILL (published frames uncommitted)",
+            sent=len(every),
+            acked=len(every),  # each pusher awaited its ack
+            detected=len(detected),
+            lost=len(missing),
+            duplicated=sum(len(w) - 1 for w in detected.values()),
+            recovery_s=(min(taken_over) - killed_us) / 1e6,
+        )
+    )
