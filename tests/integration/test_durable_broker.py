@@ -53,7 +53,7 @@ async def _wait_acked(cams: list[ResendingClient], at_least: int) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="Tansu 0.6.0 on S3 lost an acked record after a SIGKILL in 1 of 3 runs (a hole "
+    reason="Tansu 0.6.0 on S3 lost an acked record after a SIGKILL in 2 of 4 runs (a hole "
     "in a detections partition; docs/reliability.md): every row is still recorded",
 )
 async def test_broker_sigkill_and_restart_keeps_every_acked_frame(

@@ -102,29 +102,41 @@ def test_sigterm_drains_what_was_read_and_commits_it(
     assert detected == list(range(total)), second.log()  # each frame once, in order
 
 
-def test_worker_pauses_at_its_inflight_limit_and_resumes(
-    stack: Any, start_worker: Any, dog_jpeg: bytes
-) -> None:
+def test_worker_pauses_at_its_inflight_limit_and_resumes(own_stack: Any, dog_jpeg: bytes) -> None:
+    """The broker is paused so detections wait for their acks: frames in flight climb to
+    the limit, the consumer pauses there (and not above it), and resumes once acks flow."""
     # max_batch 1, depth 1: 1 x (2 x 1 + 4) + 2 unacked = 8 frames in flight at most.
-    worker = start_worker(
-        VAE_WORKER_MAX_BATCH="1", VAE_WORKER_PIPELINE_DEPTH="1", VAE_WORKER_MAX_UNACKED="2"
+    worker = launch_worker(
+        own_stack,
+        VAE_WORKER_MAX_BATCH="1",
+        VAE_WORKER_PIPELINE_DEPTH="1",
+        VAE_WORKER_MAX_UNACKED="2",
     )
-    limit = 8
-    total = 80
-    topics = engine_topics(stack.settings.topics)
+    limit, total = 8, 40
+    topics = engine_topics(own_stack.settings.topics)
     frames = topics.frames.writer(LocalSchemaIds())
     values = [frames.value(frame("cam-flood", i, dog_jpeg)) for i in range(total)]
-    produce(stack.settings.kafka, topics.frames.name, "cam-flood", values)
+    produce(own_stack.settings.kafka, topics.frames.name, "cam-flood", values)
+    processed = "vae_worker_frames_processed_total"
+    _wait_until(lambda: worker.metric(processed) >= 1, 60, "a first frame", worker)
+    broker_pid = own_stack.own_broker.pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        _wait_until(
+            lambda: worker.metric("vae_worker_consumer_pauses_total") >= 1, 20, "a pause", worker
+        )
+        assert worker.metric("vae_worker_inflight_frames") <= limit
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
     highest = 0.0
 
     def drained() -> bool:
         nonlocal highest
         highest = max(highest, worker.metric("vae_worker_inflight_frames"))
-        return worker.metric("vae_worker_frames_processed_total") >= total
+        return worker.metric(processed) >= total
 
-    _wait_until(drained, 180, "all frames processed", worker)
-    assert worker.metric("vae_worker_consumer_pauses_total") >= 1, "never paused"
-    assert 0 < highest <= limit, highest
+    _wait_until(drained, 120, "all frames processed after resuming", worker)
+    assert highest <= limit, highest
 
 
 def test_producers_are_idempotent_with_acks_all(stack: Any) -> None:
