@@ -33,7 +33,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode fuzz
+.PHONY: help venv up up-local down test test-faults test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode fuzz
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,8 +60,12 @@ up-local: $(STAMP) assets ## Run the engine here: embedded broker, gateway, work
 down: ## Stop and remove the Compose stack of `make up`
 	docker compose -f deploy/compose/docker-compose.yml down
 
-test: $(TEST_STAMP) assets chromium rtsp-server ## Run every test (starts its own broker, gateway and workers)
+test: $(TEST_STAMP) assets chromium rtsp-server ## Run every test (one embedded broker for the session; each test its own topics, gateway and workers)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-faults: $(TEST_STAMP) assets ## The fault suite: each fault against a running pipeline; prints the table, keeps it in docs/reliability.md
+	$(PY) -m pytest -m faults $(PYTEST_ARGS)
+	$(PY) scripts/update_reliability_table.py artifacts/faults.json docs/reliability.md
 
 test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -3,8 +3,9 @@
 Each stream is one WebSocket, paced at its fps from a start time jittered across one
 frame period (no thundering herd), starting at a different point of the clip, with the
 VAE1 envelope carrying a per-stream frame number and the capture time. Like a camera it
-never bursts to catch up: a missed slot is skipped. It reconnects with backoff when the
-gateway goes away.
+never bursts to catch up: a missed slot is skipped. Each stream's frames go through a
+`ResendingClient`: kept until acked, resent after a reconnect (jittered backoff), from a
+bounded buffer (`--replay-buffer`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.progress import Progress as RichProgress
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidURI
 
-from client.ingest import GatewayError, IngestClient
+from client.resending import ResendingClient, ResendStats
 from connectors.sources import EncodedFrame, open_source
 from pipeline.config import setting
 
 log = logging.getLogger(__name__)
+
+DRAIN_S = 10.0  # at the end of a run, how long unacked frames may still take
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,26 @@ class ReplayOptions:
     width: int = setting(0, "Resize frames to this width (0: keep).")
     quality: int = setting(85, "JPEG quality (1-100).")
     max_frames: int = setting(0, "Load at most this many frames (0: all).")
+    buffer: int = setting(
+        256,
+        "Frames each stream keeps until the gateway acks them, resent after a reconnect; "
+        "when full the oldest are dropped (and counted).",
+    )
 
 
 @dataclass
 class ReplayStats:
-    """Counts across every stream."""
+    """Counts across every stream: the slots skipped, and what the resending clients did."""
 
-    sent: int = 0
     skipped_slots: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    reconnects: int = 0
+    clients: list[ResendingClient] = field(default_factory=list)
 
-    def error(self, code: str) -> None:
-        self.errors[code] = self.errors.get(code, 0) + 1
+    def frames(self) -> ResendStats:
+        """The clients' counts summed, now."""
+        total = ResendStats()
+        for client in self.clients:
+            total.add(client.stats)
+        return total
 
 
 def load_frames(source: str, width: int, quality: int, max_frames: int = 0) -> list[EncodedFrame]:
@@ -83,16 +93,6 @@ def load_frames(source: str, width: int, quality: int, max_frames: int = 0) -> l
     return frames
 
 
-async def _read_replies(cam: IngestClient, stats: ReplayStats) -> None:
-    """Without acks the gateway only speaks to refuse a frame: count why."""
-    while True:
-        try:
-            await cam.receive()
-        except GatewayError as exc:
-            stats.error(exc.code)
-            log.debug("%s: %s", cam.stream_id, exc)
-
-
 async def replay_stream(
     gateway: str,
     stream_id: str,
@@ -101,44 +101,34 @@ async def replay_stream(
     fps: float,
     deadline: float,
     stats: ReplayStats,
+    buffer_frames: int = 256,
 ) -> None:
-    """Send frames of one stream until the deadline (monotonic), reconnecting as needed."""
+    """Hand frames of one stream to a resending client until the deadline (monotonic).
+
+    The client keeps each frame until acked and resends across reconnects; the pacing here
+    is the camera's own, whatever the socket does.
+    """
     period = 1.0 / fps
     frame_id = 0
-    backoff = 0.5
     next_slot = time.monotonic() + random.uniform(0, period)
-    while time.monotonic() < deadline:
-        try:
-            async with IngestClient(gateway, stream_id) as cam:
-                backoff = 0.5
-                reader = asyncio.create_task(_read_replies(cam, stats))
-                try:
-                    while (now := time.monotonic()) < deadline:
-                        if next_slot > now:
-                            await asyncio.sleep(next_slot - now)
-                        elif now - next_slot > period:  # late by a whole frame: skip slots
-                            missed = int((now - next_slot) / period)
-                            stats.skipped_slots += missed
-                            next_slot += missed * period
-                        frame = frames[(first + frame_id) % len(frames)]
-                        await cam.send(frame.jpeg, frame_id)
-                        stats.sent += 1
-                        frame_id += 1
-                        next_slot += period
-                finally:
-                    reader.cancel()
-        except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-            stats.reconnects += 1
-            log.warning(
-                "%s: gateway %s unavailable (%s); retrying in %.1f s",
-                stream_id,
-                gateway,
-                exc,
-                backoff,
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-            next_slot = time.monotonic()
+    cam = ResendingClient(gateway, stream_id, buffer_frames=buffer_frames)
+    stats.clients.append(cam)
+    async with cam:
+        while (now := time.monotonic()) < deadline:
+            if next_slot > now:
+                await asyncio.sleep(next_slot - now)
+            elif now - next_slot > period:  # late by a whole frame: skip slots
+                missed = int((now - next_slot) / period)
+                stats.skipped_slots += missed
+                next_slot += missed * period
+            frame = frames[(first + frame_id) % len(frames)]
+            cam.put(frame.jpeg, frame_id)
+            frame_id += 1
+            next_slot += period
+        # The run is over: give the frames still unacked a moment to be acked.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_S):
+                await cam.drain()
 
 
 async def replay(
@@ -149,6 +139,7 @@ async def replay(
     duration: float,
     prefix: str,
     report_every: float = 5.0,
+    buffer_frames: int = 256,
 ) -> ReplayStats:
     """Run every stream until the duration ends or the task is cancelled."""
     stats = ReplayStats()
@@ -156,7 +147,14 @@ async def replay(
     tasks = [
         asyncio.create_task(
             replay_stream(
-                gateway, f"{prefix}-{i}", frames, i * len(frames) // streams, fps, deadline, stats
+                gateway,
+                f"{prefix}-{i}",
+                frames,
+                i * len(frames) // streams,
+                fps,
+                deadline,
+                stats,
+                buffer_frames,
             )
         )
         for i in range(streams)
@@ -166,14 +164,20 @@ async def replay(
         while not all(t.done() for t in tasks):
             await asyncio.wait(tasks, timeout=report_every)
             elapsed = time.monotonic() - started
+            f = stats.frames()
             log.info(
-                "replay: %d streams, %d frames sent (%.1f/s), %d refused %s, %d reconnects",
+                "replay: %d streams, %d frames sent (%.1f/s), %d acked, %d resent, %d unacked, "
+                "%d dropped from full buffers, %d refused %s, %d reconnects",
                 streams,
-                stats.sent,
-                stats.sent / max(elapsed, 1e-9),
-                sum(stats.errors.values()),
-                stats.errors or "",
-                stats.reconnects,
+                f.sent,
+                f.sent / max(elapsed, 1e-9),
+                f.acked,
+                f.resent,
+                sum(c.unacked for c in stats.clients),
+                f.dropped_oldest,
+                sum(f.refused.values()),
+                f.refused or "",
+                f.reconnects,
             )
     finally:
         for task in tasks:
@@ -193,7 +197,9 @@ def run_replay(options: ReplayOptions, default_gateway: str) -> int:
     frames = load_frames(o.source, o.width, o.quality, o.max_frames)
 
     async def main() -> None:
-        task = asyncio.create_task(replay(gateway, frames, o.streams, o.fps, o.duration, o.prefix))
+        task = asyncio.create_task(
+            replay(gateway, frames, o.streams, o.fps, o.duration, o.prefix, buffer_frames=o.buffer)
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

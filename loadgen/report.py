@@ -29,6 +29,8 @@ COUNTS = (
     "detections_dropped",
     "detections_repeated",
     "disconnects",
+    "reconnects",
+    "resent",
     "unmatched_errors",
     "skipped_slots",
 )

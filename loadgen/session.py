@@ -4,7 +4,9 @@ Every stream is one ingest socket opened with ``?ack=1``. Sending follows a fixe
 schedule (a slot every 1/fps s from a jittered start); like a camera, a stream never
 bursts to catch up: a slot missed by more than a period is skipped and counted. Each
 frame carries the VAE1 envelope (frame id, capture time). Acks and refusals are matched
-to frames by id; frames neither acked nor refused at the end of the drain are lost.
+to frames by id; frames neither acked nor refused at the end of the drain are lost. When
+the gateway drops a socket, the stream reconnects with jittered backoff and resends its
+unanswered frames (counted as `resent`), as a camera with `ResendingClient` does.
 With ``subscribe`` one socket per process follows the detections of its streams.
 """
 
@@ -31,6 +33,7 @@ from pipeline.runtime import tune_gc_for_many_connections
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5
+RECONNECT_MAX_S = 5.0  # the longest backoff between reconnect attempts
 GC_YOUNG_THRESHOLD = 50_000
 
 
@@ -74,6 +77,9 @@ class Stream:
         self.first_frame = first_frame
         self.ws: ClientConnection | None = None
         self.unanswered: dict[int, float] = {}  # frame id -> monotonic send time
+        self.captured: dict[int, int] = {}  # frame id -> capture time (us), until answered
+        self.next_frame = 0
+        self.slot: float | None = None  # seconds into the run of the next frame's slot
         self.awaiting_detections: set[int] = set()  # acked, no detections yet
         self.detected_before_ack: set[int] = set()  # rare: detections overtook the ack
         self.closed = False
@@ -91,6 +97,7 @@ class Session:
         self.headers = auth_headers()  # VAE_AUTH_TOKEN or the token file
         self.stats = ProcessStats()
         self.clock = _Clock()
+        self._gate = asyncio.Semaphore(spec.connect_concurrency)
         n = max(1, len(spec.stream_ids))
         self.streams = {
             sid: Stream(sid, i * len(spec.frames) // n) for i, sid in enumerate(spec.stream_ids)
@@ -98,7 +105,7 @@ class Session:
 
     # -- connecting --------------------------------------------------------------------------
 
-    async def _connect(self, stream: Stream, gate: asyncio.Semaphore) -> None:
+    async def _connect(self, stream: Stream, gate: asyncio.Semaphore, again: bool = False) -> None:
         url = f"{self.spec.gateway.rstrip('/')}/v1/ingest/{stream.stream_id}?ack=1"
         async with gate:
             try:
@@ -121,17 +128,49 @@ class Session:
                 await ws.close()
                 return
         stream.ws = ws
-        self.stats.connected += 1
+        if again:
+            self.stats.reconnects += 1
+        else:
+            self.stats.connected += 1
+
+    async def _reconnect(self, stream: Stream, end: float) -> bool:
+        """After a drop: connect again with jittered exponential backoff, until ``end``."""
+        stream.ws = None
+        attempt = 0
+        while stream.ws is None and self.clock.now() < end:
+            await asyncio.sleep(random.uniform(0, min(RECONNECT_MAX_S, 0.2 * 2**attempt)))
+            attempt += 1
+            await self._connect(stream, self._gate, again=True)
+        if stream.ws is None:
+            return False
+        stream.closed = False
+        stream.settled = asyncio.Event()
+        return True
+
+    async def _resend(self, stream: Stream) -> None:
+        """Send again, oldest first, every frame the dropped socket left unanswered."""
+        ws = stream.ws
+        assert ws is not None
+        frames = self.spec.frames
+        for frame_id in sorted(stream.unanswered):
+            jpeg = frames[(stream.first_frame + frame_id) % len(frames)]
+            stream.unanswered[frame_id] = time.monotonic()
+            try:
+                await ws.send(build_envelope(frame_id, stream.captured[frame_id], jpeg))
+            except ConnectionClosed:
+                return
+            self.stats.resent += 1
 
     # -- sending and reading -----------------------------------------------------------------
 
-    async def _send_loop(self, stream: Stream) -> None:
+    async def _send_loop(self, stream: Stream) -> bool:
+        """Send on schedule until the run's end (True) or until the socket closes (False)."""
         ws, spec, stats, clock = stream.ws, self.spec, self.stats, self.clock
         assert ws is not None
         period = 1.0 / spec.fps
         frames = spec.frames
-        slot = random.uniform(0.0, period)
-        frame_id = 0
+        slot = random.uniform(0.0, period) if stream.slot is None else stream.slot
+        frame_id = stream.next_frame
         while slot < spec.duration:
             now = clock.now()
             if slot > now:
@@ -146,17 +185,22 @@ class Session:
             capture_us = time.time_ns() // 1000
             jpeg = frames[(stream.first_frame + frame_id) % len(frames)]
             stream.unanswered[frame_id] = time.monotonic()
+            stream.captured[frame_id] = capture_us
             try:
                 await ws.send(build_envelope(frame_id, capture_us, jpeg))
-            except ConnectionClosed:
+            except ConnectionClosed:  # not sent: its slot is tried again after a reconnect
                 stream.unanswered.pop(frame_id, None)
-                break
+                stream.captured.pop(frame_id, None)
+                stream.next_frame, stream.slot = frame_id, slot
+                return False
             second = int(now)
             stats.sent += 1
             stats.second(second).sent += 1
             stats.observe("send_lag", max(0.0, now - slot) * 1e3, second)
             frame_id += 1
             slot += period
+        stream.next_frame, stream.slot = frame_id, slot
+        return True
 
     async def _read_loop(self, stream: Stream) -> None:
         ws, stats, clock = stream.ws, self.stats, self.clock
@@ -168,6 +212,8 @@ class Session:
                 kind = message.get("type")
                 frame_id = message.get("frame_id")
                 sent_at = stream.unanswered.pop(frame_id, None) if frame_id is not None else None
+                if sent_at is not None:
+                    stream.captured.pop(frame_id, None)
                 second = clock.second()
                 if kind == "ack":
                     stats.acked += 1
@@ -195,17 +241,24 @@ class Session:
             stream.check_settled()
 
     async def _run_stream(self, stream: Stream) -> None:
-        reader = asyncio.create_task(self._read_loop(stream))
-        await self._send_loop(stream)
-        stream.finished_sending = True
-        stream.check_settled()
-        # Drain: wait for the last answers (the reader ends early if the socket closes).
-        remaining = self.spec.duration + self.spec.drain - self.clock.now()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stream.settled.wait(), max(0.0, remaining))
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        end = self.spec.duration + self.spec.drain
+        while True:
+            reader = asyncio.create_task(self._read_loop(stream))
+            if not stream.finished_sending:
+                stream.finished_sending = await self._send_loop(stream)
+            stream.check_settled()
+            # Drain: wait for the last answers (the reader ends early if the socket closes).
+            # A socket that closed mid-run settles at once: the reader has ended or will.
+            remaining = end - self.clock.now() if stream.finished_sending else 2.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.settled.wait(), max(0.0, remaining))
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            dropped = stream.closed and (stream.unanswered or not stream.finished_sending)
+            if not dropped or not await self._reconnect(stream, end):
+                return
+            await self._resend(stream)
 
     # -- detections ----------------------------------------------------------------------------
 
@@ -256,7 +309,7 @@ class Session:
         clock time of the first slot; it runs on a thread, off the event loop.
         """
         spec = self.spec
-        gate = asyncio.Semaphore(spec.connect_concurrency)
+        gate = self._gate
         follower: asyncio.Task[None] | None = None
         if spec.subscribe:
             ready = asyncio.Event()

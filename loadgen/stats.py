@@ -49,6 +49,8 @@ class ProcessStats:
     detections_repeated: int = 0
     connect_failures: Counter[str] = field(default_factory=Counter)
     disconnects: int = 0
+    reconnects: int = 0
+    resent: int = 0  # frames sent again on a new socket after the old one dropped
     unmatched_errors: int = 0
     skipped_slots: int = 0
     lost: int = 0
@@ -83,6 +85,7 @@ class ProcessStats:
             "rejected": sum(self.rejected.values()),
             "detected": self.detected,
             "disconnects": self.disconnects,
+            "resent": self.resent,
             "connect_failures": sum(self.connect_failures.values()),
         }
 
@@ -105,6 +108,8 @@ class ProcessStats:
             "detections_repeated": self.detections_repeated,
             "connect_failures": dict(self.connect_failures),
             "disconnects": self.disconnects,
+            "reconnects": self.reconnects,
+            "resent": self.resent,
             "unmatched_errors": self.unmatched_errors,
             "skipped_slots": self.skipped_slots,
             "lost": self.lost,

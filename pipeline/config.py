@@ -121,6 +121,10 @@ class TopicSettings:
         "vae.rules",
         "Compacted topic of the analytics rules saved through the gateway (WS /v1/rules).",
     )
+    dead_letters: str = setting(
+        "vae.frames.dlq",
+        "Dead-letter topic: frame records a worker can never process, with the reason.",
+    )
     frames_partitions: int = setting(
         12, "Partitions of the frames topic: the most workers that can share the load."
     )
@@ -133,6 +137,9 @@ class TopicSettings:
         86_400_000, "retention.ms of the detections and tracks topics."
     )
     events_retention_ms: int = setting(604_800_000, "retention.ms of the events and counts topics.")
+    dead_letters_retention_ms: int = setting(
+        604_800_000, "retention.ms of the dead-letter topic: kept a week for a person to look."
+    )
     max_message_bytes: int = setting(
         4_194_304, "max.message.bytes of the frames topic (must exceed the largest frame)."
     )
@@ -282,6 +289,12 @@ class WorkerSettings:
         0,
         "Skip (and count) frames older than this at the worker: real-time load shedding. "
         "0 = off, every frame is processed.",
+    )
+    unknown_schema_wait_ms: int = setting(
+        60_000,
+        "How long a frame record whose schema id cannot be resolved (registry down, writer "
+        "newer than this worker) holds its partition, retried with backoff, before it goes "
+        "to the dead-letter topic.",
     )
     decode_threads: int = setting(2, "Threads decoding JPEG and letterboxing (GIL released).")
     pipeline_depth: int = setting(

@@ -135,7 +135,7 @@ class WorkerMetrics:
         )
         self.frames_skipped = Counter(
             "vae_worker_frames_skipped",
-            "Frames not run through the model, by reason (stale, undecodable, bad_record).",
+            "Frames not run through the model on purpose, by reason (stale).",
             ["reason"],
             registry=r,
         )
@@ -151,6 +151,23 @@ class WorkerMetrics:
             "Frames motion gating kept from the model (nothing moved): their detections carry "
             "the stream's last inferred objects; by stream group.",
             ["group"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "vae_worker_frames_dead_lettered",
+            "Records sent to the dead-letter topic, by reason (bad_record, unknown_schema, "
+            "undecodable).",
+            ["reason"],
+            registry=r,
+        )
+        self.schema_waits = Counter(
+            "vae_worker_schema_waits",
+            "Times a partition was held because a record's schema id could not be resolved.",
+            registry=r,
+        )
+        self.held_partitions = Gauge(
+            "vae_worker_held_partitions",
+            "Partitions paused until a record's schema id can be resolved.",
             registry=r,
         )
         self.batch_size = Histogram(
@@ -170,6 +187,11 @@ class WorkerMetrics:
         self.inflight = Gauge(
             "vae_worker_inflight_frames",
             "Frames consumed whose detections are not yet delivered.",
+            registry=r,
+        )
+        self.consumer_pauses = Counter(
+            "vae_worker_consumer_pauses",
+            "Times the consumer paused its partitions because frames in flight hit the limit.",
             registry=r,
         )
         self.consumer_lag = Gauge(

@@ -18,6 +18,7 @@ from pipeline.serde import (
     AvroDecoder,
     AvroEncoder,
     CountsRecord,
+    DeadLetterRecord,
     DetectionsRecord,
     EventRecord,
     FrameRecord,
@@ -28,10 +29,17 @@ from pipeline.serde import (
 
 R = TypeVar("R")
 
+DEAD_LETTER_OVERHEAD = 65_536  # bytes a dead letter may add to the record it carries
+
 
 def _stream_id(record: Any) -> str:
     """Every topic of the engine is keyed by stream_id: one stream, one partition, in order."""
     return str(record["stream_id"])
+
+
+def _original_key(record: DeadLetterRecord) -> str:
+    """A dead letter keeps its record's key (the stream_id, when it could be read)."""
+    return record["key"] or ""
 
 
 @dataclass(frozen=True)
@@ -84,9 +92,18 @@ class EngineTopics:
     events: Topic[EventRecord]
     counts: Topic[CountsRecord]
     rules: Topic[RulesRecord]
+    dead_letters: Topic[DeadLetterRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
-        return (self.frames, self.detections, self.tracks, self.events, self.counts, self.rules)
+        return (
+            self.frames,
+            self.detections,
+            self.tracks,
+            self.events,
+            self.counts,
+            self.rules,
+            self.dead_letters,
+        )
 
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.all())
@@ -147,5 +164,18 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
             settings.replication_factor,
             {"cleanup.policy": "compact"},
             key_of=_rules_key,
+        ),
+        dead_letters=Topic(
+            settings.dead_letters,
+            schemas.DEAD_LETTER,
+            1,  # rare records, read by a person or a repair job: order across streams kept
+            settings.replication_factor,
+            {
+                "retention.ms": str(settings.dead_letters_retention_ms),
+                # a whole frame record and what is said about it
+                "max.message.bytes": str(settings.max_message_bytes + DEAD_LETTER_OVERHEAD),
+                "cleanup.policy": "delete",
+            },
+            key_of=_original_key,
         ),
     )

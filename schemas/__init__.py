@@ -12,6 +12,7 @@ TRACKS = "tracks"
 EVENTS = "events"
 COUNTS = "counts"
 RULES = "rules"
+DEAD_LETTER = "dead_letter"
 
 
 def load(name: str) -> dict[str, Any]:

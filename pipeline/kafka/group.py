@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ class GroupConsumer:
         self._on_revoke = on_revoke
         self._on_lost = on_lost
         self._paused = False
+        self._held: set[int] = set()  # paused one by one, whatever pause()/resume() do
         self.joined = False
         self.fatal: str | None = None
         self._consumer.subscribe(
@@ -79,11 +81,13 @@ class GroupConsumer:
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
+        self._held.difference_update(numbers)
         log.info("revoked %s partitions %s", self.topic, numbers)
         self._on_revoke(numbers)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
+        self._held.difference_update(numbers)
         log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
         self._on_lost(numbers)
 
@@ -150,14 +154,50 @@ class GroupConsumer:
             self._consumer.pause(self._consumer.assignment())
 
     def resume(self) -> None:
+        """Resume every partition but the held ones."""
         if self._paused:
             self._paused = False
-            self._consumer.resume(self._consumer.assignment())
+            kept = [tp for tp in self._consumer.assignment() if tp.partition not in self._held]
+            if kept:
+                self._consumer.resume(kept)
+
+    def hold(self, partition: int, offset: int) -> None:
+        """Stop reading a partition and go back to ``offset``: read again from there once
+        released (records already fetched after it are dropped by librdkafka)."""
+        tp = TopicPartition(self.topic, partition, offset)
+        self._held.add(partition)
+        self._consumer.pause([tp])
+        try:
+            self._consumer.seek(tp)
+        except KafkaException as exc:  # not assigned any more: its next owner reads it
+            log.debug("seek %s: %s", tp, exc)
+
+    def release(self, partition: int) -> None:
+        """Read a held partition again (from where ``hold`` left it)."""
+        if partition in self._held:
+            self._held.discard(partition)
+            if not self._paused:
+                self._consumer.resume([TopicPartition(self.topic, partition)])
+
+    @property
+    def held(self) -> frozenset[int]:
+        return frozenset(self._held)
 
     @property
     def paused(self) -> bool:
         return self._paused
 
-    def close(self) -> None:
-        """Commit stored offsets and leave the group."""
-        self._consumer.close()
+    def close(self, timeout: float) -> bool:
+        """Commit stored offsets and leave the group, waiting at most ``timeout`` seconds.
+
+        librdkafka's close waits on the broker without a bound, so a process whose broker is
+        out of reach would hang on it; after the timeout it is left to finish (or not) on a
+        daemon thread. False when it did not finish in time.
+        """
+        closing = threading.Thread(target=self._consumer.close, name="consumer-close", daemon=True)
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            log.warning("consumer close did not finish in %.0f s (broker out of reach?)", timeout)
+            return False
+        return True

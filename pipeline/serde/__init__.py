@@ -1,8 +1,9 @@
 """Avro encoding of the topics' records in the Confluent wire format."""
 
-from pipeline.serde.avro import AvroDecoder, AvroEncoder, SerdeError
+from pipeline.serde.avro import AvroDecoder, AvroEncoder, SchemaUnavailable, SerdeError
 from pipeline.serde.records import (
     CountsRecord,
+    DeadLetterRecord,
     DetectedObjectRecord,
     DetectionsRecord,
     EventRecord,
@@ -11,6 +12,7 @@ from pipeline.serde.records import (
     StageTimings,
     TrackedObjectRecord,
     TracksRecord,
+    dead_letter_record,
     detected_objects,
     detections_record,
     frame_record,
@@ -21,6 +23,7 @@ __all__ = [
     "AvroDecoder",
     "AvroEncoder",
     "CountsRecord",
+    "DeadLetterRecord",
     "DetectedObjectRecord",
     "DetectionsRecord",
     "EventRecord",
@@ -28,11 +31,13 @@ __all__ = [
     "LocalSchemaIds",
     "RulesRecord",
     "SchemaIds",
+    "SchemaUnavailable",
     "SerdeError",
     "StageTimings",
     "TrackedObjectRecord",
     "TracksRecord",
     "UnknownSchemaError",
+    "dead_letter_record",
     "detected_objects",
     "detections_record",
     "frame_record",

@@ -19,6 +19,15 @@ class SerdeError(ValueError):
     """A record could not be encoded or decoded; the message says which and why."""
 
 
+class SchemaUnavailable(SerdeError):
+    """The record names a schema id not resolvable now: the registry failed, or the writer
+    is newer than this reader. Unlike other decode errors this may pass: wait and retry."""
+
+    def __init__(self, schema_id: int, message: str) -> None:
+        super().__init__(message)
+        self.schema_id = schema_id
+
+
 class AvroEncoder(Generic[R]):
     """Writes records of one schema; the schema id is resolved once, at construction."""
 
@@ -57,7 +66,7 @@ class AvroDecoder(Generic[R]):
             try:
                 writer = self._ids.schema_for(schema_id)
             except UnknownSchemaError as exc:
-                raise SerdeError(str(exc)) from exc
+                raise SchemaUnavailable(schema_id, str(exc)) from exc
             same = to_parsing_canonical_form(writer) == self._reader_form
             # Resolution costs time on every record: skip it when writer and reader agree.
             plan = (self._reader, None) if same else (parse_schema(writer), self._reader)

@@ -100,6 +100,46 @@ def frame_record(
     }
 
 
+class DeadLetterRecord(TypedDict):
+    """schemas/dead_letter.avsc."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: str | None
+    reason: str
+    detail: str
+    worker: str
+    dead_ts_us: int
+    value: bytes
+
+
+def dead_letter_record(
+    *,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    key: bytes | None,
+    reason: str,
+    detail: str,
+    worker: str,
+    dead_ts_us: int,
+    value: bytes,
+) -> DeadLetterRecord:
+    """A record given up on, with where it was and why (its bytes unchanged)."""
+    return {
+        "source_topic": source_topic,
+        "source_partition": source_partition,
+        "source_offset": source_offset,
+        "key": None if key is None else key.decode("utf-8", "replace"),
+        "reason": reason,
+        "detail": detail,
+        "worker": worker,
+        "dead_ts_us": dead_ts_us,
+        "value": value,
+    }
+
+
 def detected_objects(boxes: Boxes, labels: Sequence[str]) -> list[DetectedObjectRecord]:
     """The Avro shape of one image's boxes (labels looked up by class id)."""
     return [

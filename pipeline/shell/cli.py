@@ -33,7 +33,13 @@ from pipeline.shell.bench.options import (
     BenchGatingOptions,
     BenchInferenceOptions,
 )
-from pipeline.shell.options import AssetOptions, SettingsOptions, UpOptions, WaitOptions
+from pipeline.shell.options import (
+    AssetOptions,
+    BrokerOptions,
+    SettingsOptions,
+    UpOptions,
+    WaitOptions,
+)
 from pipeline.shell.token import TokenOptions
 
 log = logging.getLogger("vae")
@@ -75,7 +81,12 @@ def _broker(run: Invocation) -> int:
     from pipeline.topics import engine_topics
 
     settings = run.settings
-    broker = EmbeddedBroker(port=settings.broker.port, host=settings.broker.host).start()
+    durable = run.options(BrokerOptions).durable
+    broker = EmbeddedBroker(
+        port=settings.broker.port,
+        host=settings.broker.host,
+        data_dir=Path(durable) if durable else None,
+    ).start()
     kafka = config.KafkaSettings(bootstrap=broker.bootstrap)
     if settings.topics.create:
         counts = ensure_topics(kafka, engine_topics(settings.topics).all())
@@ -356,9 +367,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "broker",
-        "Run the embedded Kafka-compatible broker (Tansu, in memory) and create the topics.",
+        "Run the embedded Kafka-compatible broker (Tansu; in memory, or durable with "
+        "--durable DIR) and create the topics.",
         _broker,
         ("broker", "topics", "log"),
+        ((BrokerOptions, None),),
     ),
     Command(
         "topics",

@@ -36,6 +36,26 @@ class UpOptions:
     )
     duration: float = setting(0.0, "Stop after this many seconds (0: run until Ctrl-C).")
     log_dir: str = setting("artifacts/up", "Where each process's log goes.")
+    durable: str = setting(
+        "",
+        "Keep the embedded broker's records and committed offsets under this folder (Tansu "
+        "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
+        "memory. Nothing is ever deleted: see README, The embedded broker.",
+    )
+
+
+@dataclass(frozen=True)
+class BrokerOptions:
+    """`vae broker`: the embedded broker on its own."""
+
+    SECTION: ClassVar[str] = "broker_cmd"
+
+    durable: str = setting(
+        "",
+        "Keep the embedded broker's records and committed offsets under this folder (Tansu "
+        "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
+        "memory. Nothing is ever deleted: see README, The embedded broker.",
+    )
 
 
 @dataclass(frozen=True)

@@ -383,6 +383,7 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
         options.duration,
     )
     log_dir = Path(options.log_dir)
+    durable = Path(options.durable) if options.durable else None
     explicit_bootstrap = bool(settings.kafka.bootstrap)
     broker: EmbeddedBroker | None = None
     started: list[Child] = []
@@ -422,10 +423,12 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
                 port=settings.broker.port,
                 host=settings.broker.host,
                 log_file=log_dir / "broker.log",
+                data_dir=durable,
             ).start()
             kafka = dataclasses.replace(kafka, bootstrap=broker.bootstrap)
+            storage = "in memory" if durable is None else f"durable, data in {durable}"
             console.print(
-                f"broker: embedded Tansu (in memory) on {broker.bootstrap} "
+                f"broker: embedded Tansu ({storage}) on {broker.bootstrap} "
                 "(set VAE_KAFKA_BOOTSTRAP to use Kafka, Redpanda or MSK)"
             )
         settings, token = _with_auth(settings)

@@ -36,12 +36,14 @@ from pipeline.serde import (
     DetectedObjectRecord,
     FrameRecord,
     SchemaIds,
+    SchemaUnavailable,
     SerdeError,
     StageTimings,
+    dead_letter_record,
     detected_objects,
     detections_record,
 )
-from pipeline.topics import engine_topics
+from pipeline.topics import DEAD_LETTER_OVERHEAD, engine_topics
 from pipeline.worker.batcher import DynamicBatcher
 from pipeline.worker.gating import (
     Grey,
@@ -66,6 +68,16 @@ class FrameItem:
     offset: int
     record: FrameRecord
     polled_us: int
+
+
+@dataclass(slots=True)
+class SchemaWait:
+    """A partition held at a record whose schema id could not be resolved yet."""
+
+    offset: int
+    since: float  # monotonic time the record was first met
+    retry_at: float = 0.0
+    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -114,7 +126,10 @@ class Worker:
         topics = engine_topics(settings.topics)
         self._frames = topics.frames
         self._decoder = topics.frames.reader(ids)
+        self._frames_writer = topics.frames.writer(ids)  # re-encodes a frame for a dead letter
         self._detections = topics.detections.writer(ids)
+        self._dead_letters = topics.dead_letters.writer(ids)
+        self._schema_waits: dict[int, SchemaWait] = {}
         backend = create_backend(settings.model, w.max_batch)
         self._pool = ThreadPoolExecutor(max(1, w.decode_threads), thread_name_prefix="decode")
         self.detector = Detector(
@@ -155,7 +170,13 @@ class Worker:
         self._failure: str | None = None
         self._heartbeat = time.monotonic()
         self.producer = CallbackProducer(
-            producer_config(settings.kafka, "worker", linger_ms=1.0, max_message_bytes=1_048_576)
+            producer_config(
+                settings.kafka,
+                "worker",
+                linger_ms=1.0,
+                # detections are small; a dead letter carries a whole frame record
+                max_message_bytes=settings.topics.max_message_bytes + DEAD_LETTER_OVERHEAD,
+            )
         )
         self.consumer = GroupConsumer(
             consumer_config(
@@ -207,11 +228,21 @@ class Worker:
         revoked = set(partitions)
         for item in self.batcher.discard(lambda f: f.partition in revoked):
             self.tracker.untrack(item.partition, item.offset)
-        if not self.tracker.wait_drained(revoked, timeout=5.0):
+        deadline = time.monotonic() + 5.0
+        drained = False
+        while not drained and self._failure is None and time.monotonic() < deadline:
+            drained = self.tracker.wait_drained(revoked, timeout=0.1)
+        if self._failure is not None:
+            # Failing (a delivery failed: the broker may be out of reach, and a synchronous
+            # commit would then hang the exit): nothing more is committed; the next owner
+            # reads these partitions again from their last committed positions.
+            self._release(partitions)
+            return
+        if not drained:
             log.warning("revoked partitions %s still had frames in flight after 5 s", partitions)
-        self.consumer.commit(
-            {p: o for p, o in self.tracker.take_committable().items() if p in revoked}
-        )
+        # Only the revoked partitions' positions are taken: the kept ones stay pending for
+        # the next store, so their finished frames are not read again after a restart.
+        self.consumer.commit(self.tracker.take_committable(revoked))
         self._release(partitions)
 
     def _on_lost(self, partitions: list[int]) -> None:
@@ -226,6 +257,7 @@ class Worker:
         self.tracker.forget(partitions)
         for partition in partitions:
             self._owned.discard(partition)
+            self._schema_waits.pop(partition, None)
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(str(partition))
         self.metrics.assigned_partitions.set(len(self._owned))
@@ -237,20 +269,101 @@ class Worker:
                 self.metrics.consumer_lag.labels(key).set(partition["consumer_lag"])
 
     def _accept(self, message: RawMessage, now: float) -> None:
+        if message.partition in self.consumer.held:
+            return  # fetched before the hold: read again from the held offset once released
         self.metrics.frames_consumed.inc()
-        self.tracker.track(message.partition, message.offset)
         try:
             record = self._decoder.decode(message.value)
-        except SerdeError as exc:
-            log.warning("skipping record %d@%d: %s", message.offset, message.partition, exc)
-            self._skip(message.partition, message.offset, "bad_record")
+        except SchemaUnavailable as exc:
+            self._wait_for_schema(message, exc)
             return
+        except SerdeError as exc:
+            self.tracker.track(message.partition, message.offset)
+            self._dead_letter(
+                message.partition, message.offset, message.key, message.value, "bad_record", exc
+            )
+            return
+        waiting = self._schema_waits.get(message.partition)
+        if waiting is not None and message.offset >= waiting.offset:
+            log.info("partition %d: schema resolved, reading again", message.partition)
+            del self._schema_waits[message.partition]
+        self.tracker.track(message.partition, message.offset)
         polled_us = _now_us()
         max_age = self.settings.worker.max_frame_age_ms
         if max_age and (polled_us - record["gateway_ts_us"]) / 1000.0 > max_age:
             self._skip(message.partition, message.offset, "stale")
             return
         self.batcher.add(FrameItem(message.partition, message.offset, record, polled_us), now)
+
+    def _wait_for_schema(self, message: RawMessage, exc: SchemaUnavailable) -> None:
+        """A transient cause (registry down, a writer newer than this worker): hold the
+        partition at this record and read it again after a backoff; past the wait bound,
+        dead-letter it. Nothing of the partition is committed past it meanwhile."""
+        partition, offset, now = message.partition, message.offset, time.monotonic()
+        waiting = self._schema_waits.get(partition)
+        if waiting is None or waiting.offset != offset:
+            waiting = self._schema_waits[partition] = SchemaWait(offset, now)
+        waited = now - waiting.since
+        if waited * 1000 >= self.settings.worker.unknown_schema_wait_ms:
+            del self._schema_waits[partition]
+            self.tracker.track(partition, offset)
+            detail = f"{exc} (held {waited:.1f} s, {waiting.attempts} retries)"
+            self._dead_letter(
+                partition, offset, message.key, message.value, "unknown_schema", detail
+            )
+            return
+        waiting.attempts += 1
+        waiting.retry_at = now + min(5.0, 0.2 * 2 ** (waiting.attempts - 1))
+        if waiting.attempts == 1:
+            log.warning("partition %d held at offset %d: %s", partition, offset, exc)
+        self.metrics.schema_waits.inc()
+        self.consumer.hold(partition, offset)
+        self.metrics.held_partitions.set(len(self.consumer.held))
+
+    def _retry_held(self, now: float) -> None:
+        held = self.consumer.held
+        for partition, waiting in self._schema_waits.items():
+            if partition in held and now >= waiting.retry_at:
+                self.consumer.release(partition)
+        self.metrics.held_partitions.set(len(self.consumer.held))
+
+    def _dead_letter(
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        reason: str,
+        detail: object,
+    ) -> None:
+        """A tracked record that can never be processed goes to the dead-letter topic; its
+        offset is finished (committable) only once the broker has the dead letter."""
+        log.warning("dead letter %d@%d (%s): %s", offset, partition, reason, detail)
+        letter = dead_letter_record(
+            source_topic=self._frames.name,
+            source_partition=partition,
+            source_offset=offset,
+            key=key,
+            reason=reason,
+            detail=str(detail),
+            worker=self.identity,
+            dead_ts_us=_now_us(),
+            value=value,
+        )
+
+        def delivered(error: str | None) -> None:
+            if error is not None:
+                self._crash(f"dead letter not delivered: {error}")
+                return
+            self.metrics.dead_lettered.labels(reason).inc()
+            self.tracker.finish(partition, offset)
+
+        self.producer.produce(
+            self._dead_letters.topic,
+            self._dead_letters.key(letter),
+            self._dead_letters.value(letter),
+            delivered,
+        )
 
     def _skip(self, partition: int, offset: int, reason: str) -> None:
         self.metrics.frames_skipped.labels(reason).inc()
@@ -271,9 +384,13 @@ class Worker:
     def _consume_once(self) -> None:
         self._heartbeat = time.monotonic()
         self.consumer.store(self.tracker.take_committable())
+        if self._schema_waits:
+            self._retry_held(time.monotonic())
         inflight = self.tracker.inflight()
         self.metrics.inflight.set(inflight)
         if inflight >= self._max_inflight:
+            if not self.consumer.paused:
+                self.metrics.consumer_pauses.inc()
             self.consumer.pause()
         elif self.consumer.paused and inflight < self._max_inflight // 2:
             self.consumer.resume()
@@ -329,13 +446,15 @@ class Worker:
         for ms in prepared.preprocess_ms:
             stage.labels("preprocess").observe(ms / 1e3)
         for index, reason in prepared.errors.items():
-            log.warning(
-                "frame %s/%d: %s",
-                frames[index].record["stream_id"],
-                frames[index].record["frame_id"],
-                reason,
+            frame = frames[index]
+            self._dead_letter(
+                frame.partition,
+                frame.offset,
+                frame.record["stream_id"].encode(),
+                self._frames_writer.value(frame.record),
+                "undecodable",
+                f"frame {frame.record['stream_id']}/{frame.record['frame_id']}: {reason}",
             )
-            self._skip(frames[index].partition, frames[index].offset, "undecodable")
         if not prepared.rows and not gated:
             return None
         return GatedBatch(frames, prepared, gated)
@@ -493,14 +612,15 @@ class Worker:
             join_s = 2.0
         for stage in self._stages:
             stage.join(timeout=join_s)
-        undelivered = self.producer.close(10.0)
+        # After a failure the broker may be out of reach: wait on it briefly, not for long.
+        undelivered = self.producer.close(10.0 if self._failure is None else 2.0)
         if undelivered:
             log.warning(
                 "%d detections undelivered at shutdown: their frames will be re-read", undelivered
             )
         if self._failure is None:
             self.consumer.store(self.tracker.take_committable())
-        self.consumer.close()
+        self.consumer.close(30.0 if self._failure is None else 5.0)
         self._pool.shutdown(wait=False)
         self.detector.backend.close()
 

@@ -62,15 +62,20 @@ class OffsetTracker:
                 heapq.heapify(state.pending)
                 self._lock.notify_all()
 
-    def take_committable(self) -> dict[int, int]:
-        """Partitions whose commit position moved since the last call -> next offset to read."""
+    def take_committable(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
+        """Partitions whose commit position moved since the last call -> next offset to read.
+
+        With ``partitions``, only those are taken: the others keep their moved positions
+        for a later call (a handover commits the revoked partitions, not the kept ones).
+        """
         with self._lock:
+            chosen = self._changed if partitions is None else self._changed & set(partitions)
             moved = {}
-            for partition in self._changed:
+            for partition in chosen:
                 state = self._partitions.get(partition)
                 if state is not None and state.next_to_commit is not None:
                     moved[partition] = state.next_to_commit
-            self._changed.clear()
+            self._changed -= chosen
             return moved
 
     def inflight(self, partitions: Iterable[int] | None = None) -> int:

@@ -152,8 +152,9 @@ def test_when_the_frame_is_gone_earlier_boxes_are_drawn_dashed_and_said_so(
 ) -> None:
     # Without the gateway's recent frames the viewer can only fetch the latest frame, which
     # is newer than the frame the detections belong to whenever a frame period (40 ms at
-    # 25 fps) is shorter than capture-to-detections (8 fps only did so on a loaded machine).
-    worker = start_worker(wait=False)
+    # 25 fps) is shorter than capture-to-detections. The worker's batch wait makes that so
+    # on any machine: a batch of 8 is never filled at 25 fps, so each waits the full 200 ms.
+    worker = start_worker(wait=False, VAE_WORKER_MAX_WAIT_MS="200")
     gateway = start_gateway(VAE_GATEWAY_FRAME_HISTORY="0")
     worker.wait_http("/readyz", timeout=90)
     url = gateway.http.replace("http://", "ws://")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 
 from pipeline.kafka.embedded import EmbeddedBroker
-from tests.conftest import REPO, Service, authed, ws_url
+from pipeline.runtime import free_port
+from tests.conftest import REPO, Service, authed, launch_gateway, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +53,10 @@ def test_every_frame_is_acked_and_the_report_adds_up(
     assert run.returncode == 0, run.stdout + run.stderr
     report: dict[str, Any] = json.loads(report_path.read_text())
     counts = report["counts"]
-    # 50 streams x 5 fps x 5 s: each stream's slots start within the first period.
-    assert counts["sent"] == 50 * 5 * 5
+    # 50 streams x 5 fps x 5 s slots: each is sent, or skipped (and counted) when loadgen
+    # on a loaded machine is a whole period late for it, as a camera would.
+    assert counts["sent"] + counts["skipped_slots"] == 50 * 5 * 5
+    assert counts["sent"] >= 50 * 5 * 5 // 2
     assert counts["acked"] == counts["sent"]
     assert counts["rejected"] == counts["lost"] == counts["disconnects"] == 0
     assert counts["connected"] == 50
@@ -87,7 +92,8 @@ def test_subscribe_measures_end_to_end_through_a_worker(
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(report_path.read_text())
     counts = report["counts"]
-    assert counts["sent"] == 4 * 2 * 4 == counts["acked"]
+    assert counts["sent"] + counts["skipped_slots"] == 4 * 2 * 4
+    assert counts["sent"] == counts["acked"] > 0
     assert counts["detected"] == counts["acked"] and counts["undetected"] == 0
     e2e = report["latency_ms"]["end_to_end"]
     assert e2e["count"] == counts["detected"]
@@ -159,9 +165,44 @@ def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -
     assert [row["streams"] for row in rows] == [20, 40]
     for row in rows:
         counts = row["report"]["counts"]
-        assert counts["sent"] == row["streams"] * 10 * 3 == counts["acked"]
+        assert counts["sent"] + counts["skipped_slots"] == row["streams"] * 10 * 3
+        assert counts["sent"] == counts["acked"] > 0
         assert row["gateway_cpu"] > 0 and row["broker_cpu"] > 0
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- bench:gateway:start -->" in text and "| 40 x 10 | 3 |" in text
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_loadgen_reconnects_and_resends_across_a_gateway_restart(
+    stack: Any, tmp_path: Path
+) -> None:
+    """The gateway is SIGKILLed mid-run (stopped first, so frames are in flight) and started
+    again on its port: loadgen's streams reconnect, resend what was unanswered, lose none."""
+    port = free_port()
+    gateway = launch_gateway(stack, port=port)
+    report_path = tmp_path / "report.json"
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pipeline", "loadgen", "--no-live",
+        "--gateway", ws_url(gateway), "--streams", "5", "--fps", "5", "--duration", "12",
+        "--source", "synthetic:320x240", "--drain", "20", "--report", str(report_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
+    )  # fmt: skip
+    produced = "vae_gateway_frames_produced_total"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while gateway.metric(produced) < 20:
+        assert loop.time() < deadline, gateway.log()
+        await asyncio.sleep(0.1)
+    gateway.process.send_signal(signal.SIGSTOP)
+    await asyncio.sleep(0.5)  # frames sent into the stopped gateway: in flight, unanswered
+    gateway.process.send_signal(signal.SIGKILL)
+    gateway.process.wait()
+    await asyncio.to_thread(launch_gateway, stack, True, port)
+    output, _ = await asyncio.wait_for(run.communicate(), 120)
+    assert run.returncode == 0, output.decode()
+    counts = json.loads(report_path.read_text())["counts"]
+    assert counts["disconnects"] >= 5 and counts["reconnects"] >= 5, counts  # each stream
+    assert counts["resent"] >= 1, counts
+    assert counts["lost"] == counts["rejected"] == 0, counts
+    assert counts["acked"] == counts["sent"] > 0, counts

@@ -1,4 +1,11 @@
-"""Two workers share the partitions; SIGKILL one mid-stream and no frame is lost."""
+"""Two workers share the partitions; SIGKILL one with frames known to be uncommitted.
+
+The kill is made to land when the doomed worker has published detections of frames whose
+offsets its group has not committed yet (checked on the broker while the worker is
+SIGSTOPped, so nothing moves between the check and the kill). At-least-once then implies
+exactly what is asserted: every frame is detected, and those frames (and only frames at or
+above the committed positions of its partitions) are detected a second time by the survivor.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,19 @@ import asyncio
 import signal
 import time
 import urllib.request
+from collections import defaultdict
 from typing import Any
 
 import pytest
 
-from client import IngestClient, subscribe
+from client import IngestClient
+from pipeline.serde import LocalSchemaIds
+from pipeline.topics import engine_topics
 from tests.conftest import Service, ws_url
+from tests.faults import FaultRow, FaultTable
+from tests.kafka_tools import committed, read_to_end, read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 STREAMS = [f"cam-{i:02d}" for i in range(12)]
 FRAMES_PER_STREAM = 30
@@ -28,12 +40,13 @@ def _partitions(worker: Service) -> set[int]:
     return {int(p) for p in inside.split(",") if p.strip()}
 
 
-def _wait_for_split(workers: list[Service], total: int, timeout: float = 60) -> list[set[int]]:
+def _wait_for_split(workers: list[Service], total: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
+    owned: list[set[int]] = []
     while time.monotonic() < deadline:
         owned = [_partitions(w) for w in workers]
         if all(owned) and sum(len(o) for o in owned) == total and not set.intersection(*owned):
-            return owned
+            return
         time.sleep(0.5)
     raise AssertionError(f"partitions never split between the workers: {owned}")
 
@@ -46,45 +59,124 @@ async def _push(url: str, stream_id: str, jpeg: bytes) -> None:
             await asyncio.sleep(1 / FPS)
 
 
+def _frame_at(stack: Any) -> dict[tuple[int, int], tuple[str, int]]:
+    """(partition, offset) of the frames topic -> (stream_id, frame_id)."""
+    decode = engine_topics(stack.settings.topics).frames.reader(LocalSchemaIds()).decode
+    out = {}
+    for r in read_to_end(stack.settings.kafka, stack.settings.topics.frames):
+        frame = decode(r.value)
+        out[(r.partition, r.offset)] = (frame["stream_id"], frame["frame_id"])
+    return out
+
+
+def _detected(stack: Any, records: list[Any]) -> dict[tuple[str, int], list[str]]:
+    """(stream_id, frame_id) -> the workers that published its detections, in order."""
+    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
+    out: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for r in records:
+        d = decode(r.value)
+        out[(d["stream_id"], d["frame_id"])].append(d["worker"])
+    return out
+
+
+async def _kill_with_frames_uncommitted(
+    stack: Any, doomed: Service
+) -> tuple[set[tuple[str, int]], set[tuple[str, int]], str]:
+    """SIGKILL ``doomed`` at a moment it published detections of frames not yet committed.
+
+    Returns the frames at or above the committed positions of its partitions, those of them
+    it had already published (the repeats at-least-once implies), and its worker name.
+    """
+    kafka, topics = stack.settings.kafka, stack.settings.topics
+    for _ in range(100):
+        partitions = _partitions(doomed)
+        doomed.process.send_signal(signal.SIGSTOP)
+        positions, frames, detections = await asyncio.gather(
+            asyncio.to_thread(
+                committed,
+                kafka,
+                stack.settings.worker.group_id,
+                topics.frames,
+                topics.frames_partitions,
+            ),
+            asyncio.to_thread(_frame_at, stack),
+            asyncio.to_thread(read_to_end, kafka, topics.detections),
+        )
+        by_doomed = {
+            frame
+            for frame, workers in _detected(stack, detections).items()
+            for w in workers
+            if w.endswith(f":{doomed.process.pid}")
+        }
+        uncommitted = {
+            frame
+            for (p, offset), frame in frames.items()
+            if p in partitions and offset >= max(positions.get(p, -1), 0)
+        }
+        repeats = uncommitted & by_doomed
+        if repeats:
+            doomed.process.send_signal(signal.SIGKILL)
+            doomed.process.wait()
+            name = next(
+                w
+                for ws in _detected(stack, detections).values()
+                for w in ws
+                if w.endswith(f":{doomed.process.pid}")
+            )
+            return uncommitted, repeats, name
+        doomed.process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.2)
+    raise AssertionError("the doomed worker never had published frames uncommitted")
+
+
 async def test_sigkill_of_one_worker_loses_no_frame(
-    stack: Any, start_gateway: Any, start_worker: Any, dog_jpeg: bytes
+    stack: Any, start_gateway: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
     doomed = start_worker("killed-worker")
     survivor = start_worker("worker")
-    owned = _wait_for_split([doomed, survivor], stack.settings.topics.frames_partitions)
-    assert owned[0] and owned[1]
+    _wait_for_split([doomed, survivor], stack.settings.topics.frames_partitions)
 
     gateway = start_gateway()
     url = ws_url(gateway)
-    seen: dict[str, set[int]] = {s: set() for s in STREAMS}
-    producers_of: dict[str, set[str]] = {s: set() for s in STREAMS}
-    feed = subscribe(url, STREAMS, include_notices=True)
-    await anext(feed)
-
-    async def collect() -> None:
-        async for message in feed:
-            seen[message["stream_id"]].add(message["frame_id"])
-            producers_of[message["stream_id"]].add(message["worker"])
-            if all(len(ids) == FRAMES_PER_STREAM for ids in seen.values()):
-                return
-
-    collector = asyncio.create_task(collect())
     pushers = asyncio.gather(*(_push(url, s, dog_jpeg) for s in STREAMS))
-    await asyncio.sleep(FRAMES_PER_STREAM / FPS / 3)  # a third of the way through
-    doomed.process.send_signal(signal.SIGKILL)
-    doomed.process.wait()
+    uncommitted, repeats, doomed_name = await _kill_with_frames_uncommitted(stack, doomed)
+    killed_us = time.time_ns() // 1000
     await pushers
-    try:
-        await asyncio.wait_for(collector, timeout=120)
-    finally:
-        await feed.aclose()
 
-    missing = {
-        s: sorted(set(range(FRAMES_PER_STREAM)) - ids)
-        for s, ids in seen.items()
-        if len(ids) < FRAMES_PER_STREAM
-    }
+    every = {(s, f) for s in STREAMS for f in range(FRAMES_PER_STREAM)}
+
+    def complete(records: list[Any]) -> bool:
+        detected = _detected(stack, records)
+        return every <= detected.keys() and all(len(detected[f]) >= 2 for f in repeats)
+
+    records = await asyncio.to_thread(
+        read_topic, stack.settings.kafka, stack.settings.topics.detections, complete, 120
+    )
+    detected = _detected(stack, records)
+    missing = sorted(every - detected.keys())
     assert not missing, f"frames lost: {missing}\n{survivor.log()}"
-    # The survivor took over the dead worker's streams after the kill.
-    workers_seen = set().union(*producers_of.values())
-    assert len(workers_seen) == 2, workers_seen
+    # The repeats at-least-once implies: frames the dead worker had published but not
+    # committed come again from the survivor; no frame below a committed position repeats.
+    for frame in repeats:
+        assert detected[frame][0] == doomed_name and len(detected[frame]) >= 2, frame
+        assert doomed_name not in detected[frame][1:], frame
+    duplicated = {f for f, workers in detected.items() if len(workers) > 1}
+    assert repeats <= duplicated <= uncommitted, (repeats, duplicated - uncommitted)
+    assert len({w for ws in detected.values() for w in ws}) == 2
+    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
+    taken_over = [
+        d["worker_ts_us"]
+        for d in (decode(r.value) for r in records)
+        if (d["stream_id"], d["frame_id"]) in uncommitted and d["worker"] != doomed_name
+    ]
+    fault_table.record(
+        FaultRow(
+            "worker SIGKILL (published frames uncommitted)",
+            sent=len(every),
+            acked=len(every),  # each pusher awaited its ack
+            detected=len(detected),
+            lost=len(missing),
+            duplicated=sum(len(w) - 1 for w in detected.values()),
+            recovery_s=(min(taken_over) - killed_us) / 1e6,
+        )
+    )

@@ -86,3 +86,14 @@ def test_random_completion_order_never_commits_past_an_unfinished_frame() -> Non
             assert all(o in finished for o in range(moved[0]))
             assert moved[0] not in finished or moved[0] == 1000
     assert tracker.inflight() == 0
+
+
+def test_taking_some_partitions_keeps_the_others_positions() -> None:
+    """A handover commits the revoked partitions; the kept ones' positions must survive it."""
+    tracker = OffsetTracker()
+    for partition in (0, 1, 2):
+        tracker.track(partition, 5)
+        tracker.finish(partition, 5)
+    assert tracker.take_committable([1]) == {1: 6}  # partition 1 revoked and committed
+    assert tracker.take_committable() == {0: 6, 2: 6}  # still to store for the kept ones
+    assert tracker.take_committable([0]) == {}

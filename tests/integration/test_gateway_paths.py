@@ -1,0 +1,141 @@
+"""Promised gateway and readiness paths, against real processes: /readyz answering 503,
+the producer queue refusing with `overloaded` while the broker is paused, and the bound of
+1024 frames awaiting the broker per socket."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from client import GatewayError, IngestClient
+from pipeline.kafka.admin import ensure_topics
+from pipeline.topics import engine_topics
+from tests.conftest import Service, launch_gateway, ws_url
+
+pytestmark = pytest.mark.integration
+
+
+def _ready(service: Service) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(service.http + "/readyz", timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, "not listening yet"
+
+
+def _wait_for(condition: Any, timeout: float, what: str, service: Service) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline or service.process.poll() is not None:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s\n{service.log()}")
+        time.sleep(0.1)
+
+
+def _tiny_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 140, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_readyz_answers_503_until_the_topics_exist(stack: Any) -> None:
+    missing = f"{stack.settings.topics.frames}-later"
+    gateway = launch_gateway(
+        stack, wait=False, VAE_TOPICS_CREATE="false", VAE_TOPICS_FRAMES=missing
+    )
+    seen: list[tuple[int, str]] = []
+    _wait_for(lambda: seen.append(_ready(gateway)) or seen[-1][0] == 503, 60, "a 503", gateway)
+    assert "topics missing" in seen[-1][1] and missing in seen[-1][1]
+    settings = stack.settings
+    topics = engine_topics(type(settings.topics)(**{**vars(settings.topics), "frames": missing}))
+    ensure_topics(settings.kafka, topics.all())
+    _wait_for(lambda: _ready(gateway)[0] == 200, 30, "ready once created", gateway)
+
+
+def test_worker_readyz_answers_503_until_it_joined(stack: Any, start_worker: Any) -> None:
+    worker = start_worker(wait=False)
+    _wait_for(lambda: _ready(worker)[0] == 503, 60, "a 503 while joining", worker)
+    assert "joining" in _ready(worker)[1] or _ready(worker)[0] == 200
+    _wait_for(lambda: _ready(worker)[0] == 200, 90, "ready once joined", worker)
+
+
+async def test_paused_broker_gets_overloaded_then_recovers(own_stack: Any, dog_jpeg: bytes) -> None:
+    """With the broker SIGSTOPped the producer queue fills; past the backpressure bound the
+    gateway refuses with `overloaded`; once the broker runs again, frames are acked again."""
+    gateway = launch_gateway(
+        own_stack,
+        VAE_GATEWAY_PRODUCER_QUEUE_KBYTES="1024",
+        VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS="300",
+    )
+    broker_pid = own_stack.own_broker.pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    refused_after: int | None = None
+    try:
+        async with IngestClient(ws_url(gateway), "cam-over", ack=True) as cam:
+            receiving = asyncio.create_task(cam.receive())
+            for frame_id in range(200):  # 1 MB queue, 160 kB frames: refused long before
+                await cam.send(dog_jpeg, frame_id)
+                await asyncio.wait([receiving], timeout=0.05)
+                if receiving.done():
+                    break
+            with pytest.raises(GatewayError) as refused:
+                await asyncio.wait_for(receiving, 10)
+            assert refused.value.code == "overloaded", refused.value
+            refused_after = frame_id
+            os.kill(broker_pid, signal.SIGCONT)
+            # Everything queued before the refusal is delivered, and new frames are acked.
+            acked = set()
+            await cam.send(dog_jpeg, 1000)
+            while 1000 not in acked:
+                try:
+                    acked.add((await asyncio.wait_for(cam.receive(), 60)).frame_id)
+                except GatewayError as exc:
+                    assert exc.code == "overloaded", exc  # later frames of the burst
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    assert refused_after is not None and refused_after < 50
+    assert gateway.metric('vae_gateway_frames_rejected_total{reason="overloaded"}') >= 1
+    assert gateway.metric('vae_gateway_frames_rejected_total{reason="produce_failed"}') == 0
+
+
+async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_stack: Any) -> None:
+    gateway = launch_gateway(own_stack)
+    jpeg, total = _tiny_jpeg(), 1100
+    broker_pid = own_stack.own_broker.pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        async with IngestClient(ws_url(gateway), "cam-many", ack=True) as cam:
+
+            async def send_all() -> None:
+                for frame_id in range(total):
+                    await cam.send(jpeg, frame_id)
+
+            sender = asyncio.create_task(send_all())
+            received = "vae_gateway_frames_received_total"
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            # 1024 queued for acks, one whose delivery the acker awaits, one read that
+            # waits for room in the queue: then the socket is not read any more.
+            bound = 1024 + 2
+            while gateway.metric(received) < bound:
+                assert loop.time() < deadline, gateway.metric(received)
+                await asyncio.sleep(0.1)
+            for _ in range(10):
+                assert gateway.metric(received) == bound
+                await asyncio.sleep(0.1)
+            os.kill(broker_pid, signal.SIGCONT)
+            await asyncio.wait_for(sender, 60)
+            acks = [(await asyncio.wait_for(cam.receive(), 60)).frame_id for _ in range(total)]
+            assert acks == list(range(total))
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
