@@ -154,7 +154,7 @@ class Service(children.Child):
 
     def metric(self, sample: str) -> float:
         """One sample of its /metrics, e.g. ``vae_worker_frames_processed_total`` (0 if absent)."""
-        with urllib.request.urlopen(self.http + "/metrics", timeout=5) as response:
+        with urllib.request.urlopen(authed(self.http + "/metrics"), timeout=5) as response:
             for line in response.read().decode().splitlines():
                 if line.startswith(sample + " "):
                     return float(line.split()[-1])
@@ -178,6 +178,7 @@ def _new_stack(bootstrap: str, tmp_path: Path) -> Stack:
         "VAE_TOPICS_EVENTS": f"events-{suffix}",
         "VAE_TOPICS_COUNTS": f"counts-{suffix}",
         "VAE_TOPICS_RULES": f"rules-{suffix}",
+        "VAE_TOPICS_DEAD_LETTERS": f"dlq-{suffix}",
         "VAE_ANALYTICS_GROUP_ID": f"analytics-{suffix}",
         # The embedded broker completes a group join only after the rebalance timeout.
         "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",

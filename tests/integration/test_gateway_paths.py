@@ -109,7 +109,8 @@ async def test_paused_broker_gets_overloaded_then_recovers(own_stack: Any, dog_j
 
 
 async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_stack: Any) -> None:
-    gateway = launch_gateway(own_stack)
+    # No per-stream rate limit: this socket sends 1,100 frames at once on purpose.
+    gateway = launch_gateway(own_stack, VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     jpeg, total = _tiny_jpeg(), 1100
     broker_pid = own_stack.own_broker.pid
     os.kill(broker_pid, signal.SIGSTOP)

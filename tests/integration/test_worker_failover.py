@@ -132,8 +132,9 @@ async def _kill_with_frames_uncommitted(
 async def test_sigkill_of_one_worker_loses_no_frame(
     stack: Any, start_gateway: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
-    doomed = start_worker("killed-worker")
-    survivor = start_worker("worker")
+    # Offsets, not motion: every frame through the model, so each takes a worker its time.
+    doomed = start_worker("killed-worker", VAE_WORKER_GATE="false")
+    survivor = start_worker("worker", VAE_WORKER_GATE="false")
     _wait_for_split([doomed, survivor], stack.settings.topics.frames_partitions)
 
     gateway = start_gateway()

@@ -161,7 +161,11 @@ def test_a_delivery_failure_crashes_the_worker_cleanly(own_stack: Any, dog_jpeg:
     """The broker stops taking detections: the worker exits 1 saying why, commits nothing
     past the undelivered frames, and a worker started afterwards detects every frame."""
     total = 30
-    worker = launch_worker(own_stack, VAE_KAFKA_CLIENT_CONFIG="message.timeout.ms=2000")
+    # Every frame through the model (no motion gating): frames are still in flight when
+    # the broker stops, rather than all delivered in the first milliseconds.
+    worker = launch_worker(
+        own_stack, VAE_KAFKA_CLIENT_CONFIG="message.timeout.ms=2000", VAE_WORKER_GATE="false"
+    )
     topics = engine_topics(own_stack.settings.topics)
     frames = topics.frames.writer(LocalSchemaIds())
     values = [frames.value(frame("cam-fail", i, dog_jpeg)) for i in range(total)]

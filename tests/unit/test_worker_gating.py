@@ -27,7 +27,7 @@ def worker(broker: Any) -> Iterator[Worker]:
     made = Worker(settings, LocalSchemaIds())
     yield made
     made.producer.close(1.0)
-    made.consumer.close()
+    made.consumer.close(5.0)
     made._pool.shutdown(wait=False)
 
 
