@@ -143,7 +143,8 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
 ) -> None:
     clip = make_clip((media / "dog.jpg").read_bytes())
     start_worker()
-    gateway = start_gateway()
+    # The clip is sent as fast as the gateway takes it (its times are the clip's own).
+    gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     # No rules file: the rules arrive through the gateway while the analytics runs.
     analytics = start_analytics(VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5")
     bad = await save_rules(ws_url(gateway), RULES_YAML.replace("points:", "pointz:", 1))
@@ -290,7 +291,8 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
         "VAE_ANALYTICS_GRACE_S": "0.5",
     }
     start_worker()
-    gateway = start_gateway()
+    # The clip is sent as fast as the gateway takes it (its times are the clip's own).
+    gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     first = start_analytics("killed-analytics-1", **env)
     frames = [*clip.frames, _blank_jpeg()]
     ts = [*clip.capture_ts_us, clip.capture_ts_us[-1] + 10_000_000]
