@@ -64,7 +64,8 @@ def test_sigterm_drains_what_was_read_and_commits_it(
     """SIGTERM with frames in flight: exit 0, every frame read is delivered and committed,
     so the next worker starts exactly after them: no frame lost, none repeated."""
     total = 60
-    first = start_worker("worker-1", VAE_WORKER_MAX_BATCH="2")
+    # Every frame through the model (no motion gating), so frames are in flight at SIGTERM.
+    first = start_worker("worker-1", VAE_WORKER_MAX_BATCH="2", VAE_WORKER_GATE="false")
     topics = engine_topics(stack.settings.topics)
     frames = topics.frames.writer(LocalSchemaIds())
     values = [frames.value(frame("cam-term", i, dog_jpeg)) for i in range(total)]

@@ -5,6 +5,7 @@ prepare stage and its assignment callbacks as the consumer's thread would."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,11 @@ from pipeline.worker.app import FrameItem, GatedBatch, Worker
 @pytest.fixture(scope="module")
 def worker(broker: Any) -> Iterator[Worker]:
     settings = config.load(
-        environ={"VAE_KAFKA_BOOTSTRAP": broker.bootstrap, "VAE_WORKER_METRICS_PORT": "0"}
+        environ={
+            **os.environ,  # VAE_MODEL_DIR and the like, as the services find them
+            "VAE_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "VAE_WORKER_METRICS_PORT": "0",
+        }
     )
     made = Worker(settings, LocalSchemaIds())
     yield made
