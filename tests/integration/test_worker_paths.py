@@ -112,6 +112,7 @@ def test_worker_pauses_at_its_inflight_limit_and_resumes(own_stack: Any, dog_jpe
         VAE_WORKER_MAX_BATCH="1",
         VAE_WORKER_PIPELINE_DEPTH="1",
         VAE_WORKER_MAX_UNACKED="2",
+        VAE_WORKER_GATE="false",
     )
     limit, total = 8, 40
     topics = engine_topics(own_stack.settings.topics)
