@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pipeline.gateway.event_index import EventRef
 from pipeline.kafka.partition_log import OffsetOutOfRange, PartitionLog, ReadTimeout
-from pipeline.serde import AvroDecoder, FrameRecord
+from pipeline.serde import AvroDecoder, FrameRecord, SerdeError
 
 ANCHOR_WAIT_S = 3.0  # a broker that holds the offset answers well within this
 SLACK_MS = 10_000  # how much later than its capture time a frame may have been written
@@ -113,7 +113,7 @@ def read_best_frame(
             f"of {frame['stream_id']!r}): the topic was deleted and created again since",
         )
     age_ms = time.time() * 1000 - found.timestamp_ms
-    if age_ms > retention_ms:
+    if found.timestamp_ms > 0 and age_ms > retention_ms:  # 0 or less: a record without time
         raise Unavailable(
             410,
             "past_retention",
@@ -143,13 +143,18 @@ def clip_frames(
     def frame_of(key_: bytes | None, value: bytes) -> FrameRecord | None:
         if key_ != key:
             return None
-        frame = decoder.decode(value)
+        try:
+            frame = decoder.decode(value)
+        except SerdeError:  # a record no worker could read either (it went to dead letters)
+            return None
         return frame if frame["stream_id"] == stream_id else None
+
+    timed = anchor.timestamp_ms > 0  # records without a time: no cut-off by record time
 
     # Back from the best frame to the first frame of the span.
     first = anchor.offset
     if best_us >= t0:
-        floor_ms = anchor.timestamp_ms - (best_us - t0) // 1000 - SLACK_MS
+        floor_ms = anchor.timestamp_ms - (best_us - t0) // 1000 - SLACK_MS if timed else 0
         low, _ = log.bounds()
         stop, step = anchor.offset, FIRST_STEP
         while stop > low:
@@ -167,7 +172,7 @@ def clip_frames(
                 first = min((o for o in inside if o > max(before)), default=first)
                 break
             first = min(inside, default=first)
-            if oldest_ms is None or oldest_ms < floor_ms:
+            if oldest_ms is None or (timed and oldest_ms < floor_ms):
                 break  # any earlier frame of the stream was written before the span
             stop, step = start, min(step * 2, MAX_STEP)
 
@@ -175,7 +180,7 @@ def clip_frames(
     ceiling_ms = anchor.timestamp_ms + max(0, t1 - best_us) // 1000 + SLACK_MS
     count = 0
     for record in log.read(first, deadline):
-        if record.timestamp_ms > ceiling_ms:
+        if timed and record.timestamp_ms > ceiling_ms:
             return
         frame = frame_of(record.key, record.value)
         if frame is None or frame["capture_ts_us"] < t0:
