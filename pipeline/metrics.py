@@ -115,6 +115,30 @@ class GatewayMetrics:
             "Bytes of recent frames kept for viewers (VAE_GATEWAY_FRAME_HISTORY_MBYTES bounds it).",
             registry=r,
         )
+        self.events_indexed = Gauge(
+            "vae_gateway_events_indexed",
+            "Events the gateway finds by id for their snapshot and clip "
+            "(VAE_GATEWAY_EVENTS_INDEX bounds it).",
+            registry=r,
+        )
+        self.media_requests = Counter(
+            "vae_gateway_media_requests",
+            "Snapshot and clip requests, by kind (snapshot, clip) and HTTP status.",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.media_seconds = Histogram(
+            "vae_gateway_media_seconds",
+            "Time to make a snapshot or clip: reading vae.frames, drawing or encoding.",
+            ["kind"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.media_in_flight = Gauge(
+            "vae_gateway_media_in_flight",
+            "Snapshots and clips being made (VAE_GATEWAY_MEDIA_CONCURRENCY bounds it).",
+            registry=r,
+        )
 
     def gc_paused(self, generation: int, seconds: float) -> None:
         """Where runtime.time_gc_pauses reports each collector pause."""

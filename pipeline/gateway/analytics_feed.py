@@ -5,6 +5,10 @@ Events are followed from the topics' ends (a live feed), counts from their start
 counts topic holds one record per closed window, stream, rule and class, so reading it whole
 gives every stream's totals since the analytics started. Decoding and JSON happen on the
 consumer threads; the loop only fans out and updates the board.
+
+A second reader of the events topic fills the event index (pipeline/gateway/event_index.py)
+from the last VAE_GATEWAY_EVENTS_INDEX records of each partition on, for the events'
+snapshots and clips.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, NamedTuple
 
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext
+from pipeline.gateway.event_index import EventRef, event_ref
 from pipeline.kafka.tail import TopicTail
 from pipeline.protocol import messages
 from pipeline.serde import CountsRecord, SchemaIds
@@ -61,12 +66,38 @@ def start_analytics_feeds(
         with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
             loop.call_soon_threadsafe(publish, batch)
 
+    indexed = topics.events.reader(ids)  # a decoder per thread
+
+    def handle_indexed(_key: bytes | None, value: bytes) -> EventRef:
+        return event_ref(indexed.decode(value))
+
+    def index(batch: list[EventRef]) -> None:
+        for ref in batch:
+            ctx.event_index.add(ref)
+        ctx.metrics.events_indexed.set(len(ctx.event_index))
+
+    def deliver_indexed(batch: list[EventRef]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
+            loop.call_soon_threadsafe(index, batch)
+
     tails: list[TopicTail[Any]] = [
         TopicTail(settings.kafka, topics.events.name, handle_event, deliver),
         TopicTail(settings.kafka, topics.counts.name, handle_counts, deliver, from_start=True),
         # The subscribe socket carries track ids too: each tracks record after its detections.
         TopicTail(settings.kafka, topics.tracks.name, handle_tracks, deliver),
     ]
+    size = settings.gateway.events_index
+    if size > 0:
+        tails.append(
+            TopicTail(
+                settings.kafka,
+                topics.events.name,
+                handle_indexed,
+                deliver_indexed,
+                from_start=True,
+                last=size,
+            )
+        )
     for tail in tails:
         tail.start()
     return tails

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pipeline.config import Settings
 from pipeline.gateway.counts_board import CountsBoard
+from pipeline.gateway.event_index import EventIndex
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.limits import FrameRates
@@ -44,6 +45,7 @@ class GatewayContext:
     hub: FanoutHub = field(default_factory=FanoutHub)
     analytics_hub: FanoutHub = field(default_factory=FanoutHub)  # WS /v1/events
     counts: CountsBoard = field(default_factory=CountsBoard)
+    event_index: EventIndex = field(default_factory=lambda: EventIndex(0))
     rules: RulesState = field(default_factory=RulesState)
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry(10_000))
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0, 0))

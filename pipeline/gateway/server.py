@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import weakref
+from collections.abc import Awaitable
 from typing import Any
 
 from websockets import http11
@@ -19,11 +20,13 @@ from pipeline.config import Settings
 from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.analytics_feed import start_analytics_feeds
 from pipeline.gateway.context import GatewayContext, RulesState
+from pipeline.gateway.event_index import EventIndex
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.limits import Limits, peer_of, token_key
+from pipeline.gateway.media import MediaService
 from pipeline.gateway.results import start_results_feed
 from pipeline.gateway.rules import handle_rules, start_rules_feed
 from pipeline.gateway.streams import StreamRegistry
@@ -35,7 +38,16 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import TopicTail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Events, Ingest, Route, RulesEdit, Subscribe, route
+from pipeline.protocol.routes import (
+    BadRequest,
+    EventMedia,
+    Events,
+    Ingest,
+    Route,
+    RulesEdit,
+    Subscribe,
+    route,
+)
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -103,7 +115,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         streams=StreamRegistry(gw.latest_frames),
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
         rules=RulesState(await loop.run_in_executor(None, topics.rules.writer, ids)),
+        event_index=EventIndex(gw.events_index),
     )
+    media = MediaService(ctx, ids)
     static = StaticFiles(gw.web_root)
     door = Door(verifier, gw.allowed_origins, ctx.metrics)
     limits = Limits(gw, ctx.metrics)
@@ -153,7 +167,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         else:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(
+        connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         over = limits.connection_over(peer_of(connection))
         if over is not None:
             limits.refuse(over)
@@ -167,6 +183,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
+        if isinstance(target, EventMedia) and not upgrade:
+            return media.respond(target, checked)  # read and encoded off the loop
         return http_response(request, target, ctx, static, checked)
 
     async with serve(
@@ -194,6 +212,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     await watcher
     if refresher is not None:
         await refresher
+    media.close()
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)

@@ -35,6 +35,7 @@ class TopicTail(Generic[T]):
         *,
         refresh_s: float = 30.0,
         from_start: bool = False,
+        last: int = 0,
     ) -> None:
         self._consumer = Consumer(tail_config(kafka))
         self._topic = topic
@@ -42,6 +43,7 @@ class TopicTail(Generic[T]):
         self._deliver = deliver
         self._refresh_s = refresh_s
         self._from_start = from_start
+        self._last = last
         self._assigned: set[int] = set()
         self._stop = threading.Event()
         self.ready = threading.Event()
@@ -53,7 +55,9 @@ class TopicTail(Generic[T]):
 
     def _assign_new_partitions(self) -> None:
         """Assign partitions not yet followed, each at its current end (explicit offsets),
-        or at its start with ``from_start`` (a small topic whose history the reader needs)."""
+        or at its start with ``from_start`` (a small topic whose history the reader needs);
+        with ``last`` too, no earlier than that many records before the end (the history
+        the reader can keep: where the high watermark lags, as Tansu's does, a few more)."""
         metadata = self._consumer.list_topics(self._topic, timeout=5.0)
         topic = metadata.topics.get(self._topic)
         if topic is None or topic.error is not None:
@@ -66,7 +70,10 @@ class TopicTail(Generic[T]):
             low, high = self._consumer.get_watermark_offsets(
                 TopicPartition(self._topic, partition), timeout=5.0
             )
-            starts.append(TopicPartition(self._topic, partition, low if self._from_start else high))
+            start = high
+            if self._from_start:
+                start = max(low, high - self._last) if self._last > 0 else low
+            starts.append(TopicPartition(self._topic, partition, start))
         self._consumer.incremental_assign(starts)
         self._assigned.update(new)
         where = "starts" if self._from_start else "ends"
