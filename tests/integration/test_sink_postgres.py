@@ -196,7 +196,7 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     wanted = {r["event_id"] for r in records}
     fault_table.record(
         FaultRow(
-            "sink postgres SIGKILL, a batch written and uncommitted, + restart",
+            "sink postgres SIGKILL mid-stream + restart",
             sent=len(records),
             acked=len(records),  # written into the events topic
             detected=len(set(ids)),
