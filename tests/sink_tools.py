@@ -5,14 +5,17 @@ tests/integration/conftest.py)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +263,153 @@ def kill_mid_stream(
     at = datetime.now(UTC)
     topic = engine_topics(stack.settings.topics).events.name
     return Kill(stored(), committed_total(stack, group, topic), at)
+
+
+# --- a webhook receiver -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    key: str
+    body: bytes
+    signature: str
+    content_type: str
+    status: int
+    at: float  # time.time() of its arrival
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A sink killed mid-request resets its connection: expected here, not worth a trace."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class Receiver:
+    """A real HTTP receiver (the standard library's threading server) on ``port``: records
+    every POST, answers what ``answer(key, attempt)`` says (attempt 1 for a key's first)."""
+
+    def __init__(self, port: int, answer: Callable[[str, int], int]) -> None:
+        self.port = port
+        self.answer = answer
+        self.posts: list[Post] = []
+        self.lock = threading.Lock()
+        self.on_post: Callable[[int], None] = lambda n: None  # called with the POST's number
+        self._server: QuietServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def attempts(self, key: str) -> int:
+        with self.lock:
+            return sum(1 for p in self.posts if p.key == key)
+
+    def delivered(self) -> dict[str, list[Post]]:
+        """Posts answered 2xx, by Idempotency-Key (a receiver stores a key once)."""
+        out: dict[str, list[Post]] = {}
+        with self.lock:
+            for post in self.posts:
+                if 200 <= post.status < 300:
+                    out.setdefault(post.key, []).append(post)
+        return out
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                key = self.headers.get("Idempotency-Key", "")
+                with receiver.lock:
+                    attempt = 1 + sum(1 for p in receiver.posts if p.key == key)
+                    status = receiver.answer(key, attempt)
+                    receiver.posts.append(
+                        Post(
+                            key,
+                            body,
+                            self.headers.get("X-VAE-Signature", ""),
+                            self.headers.get("Content-Type", ""),
+                            status,
+                            time.time(),
+                        )
+                    )
+                    number = len(receiver.posts)
+                receiver.on_post(number)
+                with contextlib.suppress(OSError):  # the sink may be gone (killed by on_post)
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = QuietServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+# --- an MQTT subscriber -------------------------------------------------------------------
+
+
+class Subscriber:
+    """A paho subscriber (QoS 1) to ``topic`` that keeps every message it gets; with
+    ``persistent``, a persistent session (clean_session false): what is published while it
+    is away is kept for it by the broker."""
+
+    def __init__(self, broker: Mosquitto, topic: str, *, persistent: bool = False) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-sub-{os.urandom(4).hex()}",
+            clean_session=not persistent,
+        )
+        self.client.reconnect_delay_set(1, 1)
+
+        def on_connect(client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if not reason.is_failure:
+                client.subscribe(topic, qos=1)
+                self.connected.set()
+
+        def on_message(_c: Any, _u: Any, message: Any) -> None:
+            with self.lock:
+                self.messages.append((message.topic, message.payload, bool(message.retain)))
+
+        self.client.on_connect = on_connect
+        self.client.on_message = on_message
+        self.client.connect_async(*broker.address)
+        self.client.loop_start()
+        assert self.connected.wait(20), "subscriber did not connect"
+
+    def events(self) -> list[str]:
+        """The event_id of every event message received (repeats included)."""
+        with self.lock:
+            return [
+                json.loads(payload)["event_id"]
+                for topic, payload, _ in self.messages
+                if topic.endswith("/events")
+            ]
+
+    def latest(self) -> dict[str, bytes]:
+        """The last payload received on each topic."""
+        with self.lock:
+            return {topic: payload for topic, payload, _ in self.messages}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
