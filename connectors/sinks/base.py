@@ -157,7 +157,7 @@ class SinkRunner(Context):
             )
         )
         self._stop = threading.Event()
-        self._heartbeat = time.monotonic()
+        self._heartbeat = self._last_poll = time.monotonic()
         self._seq = 0
         self._pending = Batch(0)  # being filled
         self._writing: Batch | None = None  # being written (retried)
@@ -197,18 +197,30 @@ class SinkRunner(Context):
     # --- Context ----------------------------------------------------------------------
 
     def wait(self, seconds: float) -> bool:
-        """Sleep in slices, polling the paused consumer: it stays in the group and serves
-        rebalances (a record polled meanwhile joins the next batch)."""
-        self.consumer.pause()
+        """Sleep in slices, polling the consumer: it stays in the group and serves
+        rebalances. What is polled meanwhile fills the next batch. Once that is full, it
+        polls only as often as the group needs, paused (memory stays bounded while a
+        destination is down); a short wait never pauses, as a resumed partition is fetched
+        again only after a while (about a second: measured)."""
         deadline = time.monotonic() + seconds
         while not self._stop.is_set():
-            self._heartbeat = time.monotonic()
-            left = deadline - time.monotonic()
+            now = self._heartbeat = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return True
-            for message in self.consumer.poll(100, min(POLL_SLICE_S, left)):
-                self._accept(message)
+            room = self.options.batch_max - len(self._pending.items)
+            if room <= 0:
+                if now - self._last_poll < self.options.max_poll_interval_ms / 3000:
+                    time.sleep(min(POLL_SLICE_S, left))
+                    continue
+                self.consumer.pause()
+            self._poll(max(1, room), min(POLL_SLICE_S, left))
         return False
+
+    def _poll(self, max_messages: int, timeout: float) -> None:
+        self._last_poll = time.monotonic()
+        for message in self.consumer.poll(max_messages, timeout):
+            self._accept(message)
 
     def backoff(self, attempt: int) -> float:
         o = self.options
@@ -364,9 +376,7 @@ class SinkRunner(Context):
         timeout = POLL_SLICE_S
         if self._first_at is not None:
             timeout = max(0.0, min(timeout, self._first_at + o.batch_ms / 1000 - time.monotonic()))
-        room = max(1, o.batch_max - len(self._pending.items))
-        for message in self.consumer.poll(room, timeout):
-            self._accept(message)
+        self._poll(max(1, o.batch_max - len(self._pending.items)), timeout)
         self.metrics.uncommitted.set(len(self._pending.items))
         full = len(self._pending.items) >= o.batch_max
         due = self._first_at is not None and time.monotonic() >= self._first_at + o.batch_ms / 1000

@@ -19,6 +19,7 @@ counts ``revision`` to deduplicate on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -128,6 +129,7 @@ class MqttSink(Destination):
         self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_socket_open = self._on_socket_open
         self._lock = threading.Lock()
         self._connected_at: float | None = None
         self._started = False
@@ -146,6 +148,12 @@ class MqttSink(Destination):
         with self._lock:
             self._connected_at = time.monotonic()
         log.info("mqtt: connected to %s:%d", self.options.host, self.options.port)
+
+    def _on_socket_open(self, _c: Any, _u: Any, sock: Any) -> None:
+        # A batch is many small PUBLISH packets, sent as they come: Nagle's algorithm would
+        # hold each one behind the previous one's ACK.
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         with self._lock:
