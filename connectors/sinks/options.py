@@ -130,3 +130,11 @@ class WebhookOptions:
             raise SettingsError(f"VAE_SINK_WEBHOOK_URL={self.url!r}: http:// or https:// only")
         if self.max_attempts < 1:
             raise SettingsError("VAE_SINK_WEBHOOK_MAX_ATTEMPTS must be at least 1")
+
+
+# Each `vae sink NAME` and its destination's options.
+SINK_OPTIONS: dict[str, type] = {
+    "postgres": PostgresOptions,
+    "mqtt": MqttOptions,
+    "webhook": WebhookOptions,
+}

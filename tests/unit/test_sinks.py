@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from connectors.sinks.postgres import counts_row, event_row
 from connectors.sinks.records import Batch, SinkItem, body
 from connectors.sinks.webhook import sign, verify
 from pipeline.config import SettingsError
+from pipeline.runtime import free_port
 from pipeline.shell.cli import main
 from tests.sink_tools import counts, event
 
@@ -155,3 +160,25 @@ def test_a_sink_without_its_destination_says_what_to_set(
         main(argv)
     assert exit_code.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_vae_up_refuses_an_unknown_sink(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["up", "--sink", "kafka"])
+    assert exit_code.value.code == 2
+    assert "--sink 'kafka': one of postgres, mqtt, webhook" in capsys.readouterr().err
+
+
+def test_vae_up_checks_a_sinks_settings_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SINK_")}
+    env.update(VAE_GATEWAY_PORT=str(free_port()), VAE_BROKER_PORT=str(free_port()))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "up", "--sink", "webhook", "--log-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--sink webhook: --url (or VAE_SINK_WEBHOOK_URL) is required" in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing started, no log written
