@@ -3,9 +3,9 @@
 Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the topics,
 then runs the gateway, the workers, one analytics worker (with ``--rules FILE``, its
 lines and zones), a replay of the sample clip (or, with --cameras, `vae cameras` on
-a cameras file) and the sinks asked for (--sink postgres|mqtt|webhook) as child processes (each one's log under --log-dir), and prints a
-summary line every few seconds: frames in, detections out, end-to-end latency
-percentiles, top classes.
+a cameras file) and the sinks asked for (--sink postgres|mqtt|webhook) as child
+processes (each one's log under --log-dir), and prints a summary line every few
+seconds: frames in, detections out, end-to-end latency percentiles, top classes.
 
 A new user's machine is not a clean one, and a supervisor stops what it runs with a
 SIGTERM and a short grace. So: the ports a user opens (the gateway's, the embedded
