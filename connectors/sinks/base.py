@@ -418,7 +418,7 @@ class SinkRunner(Context):
             if self._open():
                 while not self._stop.is_set():
                     self._consume_once()
-                if self._pending.items:  # SIGTERM: one more write of what was read
+                if self._pending.items and self._destination_ok:  # SIGTERM: one more write
                     self._stop.clear()
                     self._stop_soon()
                     self._flush()

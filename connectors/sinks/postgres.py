@@ -194,10 +194,20 @@ class PostgresSink(Destination):
                 self.options.dsn,
                 connect_timeout=self.options.connect_timeout_s,
                 application_name="vae-sink-postgres",
+                # A server gone silent (a network cut) is found in about 25 s, not hours.
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
             )
             # A COMMIT returns only once the WAL is on disk, whatever the server's default:
             # the Kafka commit that follows must never get ahead of the rows.
             conn.execute("SET synchronous_commit TO on")
+            # After a cut that the server did not see, the old session may sit idle in its
+            # transaction holding the batch's row locks: the server ends it after 30 s, and
+            # the retry's INSERTs give up waiting on it after 10 s (then retried again).
+            conn.execute("SET idle_in_transaction_session_timeout TO '30s'")
+            conn.execute("SET lock_timeout TO '10s'")
             conn.commit()
         except psycopg.OperationalError as exc:
             raise DestinationUnavailable(f"cannot connect: {exc}".strip()) from exc

@@ -6,6 +6,8 @@ analytics write them); the sink is the `vae sink postgres` process a user runs.
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from tests.kafka_tools import produce, read_topic
 from tests.processes import wait_until
 from tests.sink_tools import (
     Feeder,
+    Forwarder,
     Writer,
     committed_total,
     counts,
@@ -39,9 +42,25 @@ def _one(dsn: str, query: str, *args: Any) -> Any:
         return row[0] if row else None
 
 
+def _events(dsn: str) -> int:
+    """Rows in vae.events (0 before the sink created it)."""
+    try:
+        return int(_one(dsn, "SELECT count(*) FROM vae.events"))
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
 def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(query).fetchall()
+
+
+def _readyz(http: str) -> int:
+    try:
+        with urllib.request.urlopen(http + "/readyz", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _detections(stream_id: str, frame_id: int) -> Any:
@@ -159,6 +178,43 @@ def test_postgres_sink_upserts_by_key(stack: Stack, postgres_dsn: str) -> None:
         b"not avro",
     )
     assert sink.metric('vae_sink_dead_lettered_total{reason="bad_record",sink="postgres"}') == 1
+    assert sink.metric('vae_sink_destination_up{sink="postgres"}') == 1
+
+
+def test_postgres_sink_waits_while_postgres_is_unreachable(stack: Stack, postgres_dsn: str) -> None:
+    """PostgreSQL unreachable at start, then cut off mid-stream (connections dropped): the
+    sink retries with backoff, commits nothing it has not written, and once PostgreSQL is
+    back every event is there once."""
+    topics = engine_topics(stack.settings.topics)
+    forwarder = Forwarder(("127.0.0.1", 5432))  # nothing listens on its port yet
+    dsn = psycopg.conninfo.make_conninfo(postgres_dsn, host="127.0.0.1", port=forwarder.port)
+    group = f"sink-pg-down-{stack.settings.topics.events}"
+    env = sink_env(stack, group, free_port(), VAE_SINK_POSTGRES_DSN=dsn)
+    sink = start_sink(stack, "postgres", env, ready=False)
+    writer = Writer(stack)
+    first = [event(f"pgd-{s}", n) for s in range(2) for n in range(10)]
+    writer.write(topics.events, first)
+    retries = 'vae_sink_write_retries_total{sink="postgres"}'
+    sink.wait_http("/healthz")
+    assert wait_until(lambda: _readyz(sink.http) == 503, 30, 0.1), sink.log()
+    forwarder.start()
+    assert wait_until(lambda: _events(postgres_dsn) == len(first), 60, 0.1), sink.log()
+    assert wait_until(lambda: committed_total(stack, group, topics.events.name) == 20, 30, 0.1)
+
+    forwarder.stop()  # cut: the sink's connection is dropped under it
+    second = [event(f"pgd-{s}", n) for s in range(2) for n in range(10, 20)]
+    writer.write(topics.events, second)
+    before = sink.metric(retries)
+    assert wait_until(lambda: sink.metric(retries) >= before + 2, 60, 0.1), sink.log()
+    assert committed_total(stack, group, topics.events.name) == 20  # nothing more
+    forwarder.start()
+    every = len(first) + len(second)
+    assert wait_until(lambda: _events(postgres_dsn) == every, 60, 0.1), sink.log()
+    assert wait_until(
+        lambda: committed_total(stack, group, topics.events.name) == every, 30, 0.1
+    ), sink.log()
+    writer.close()
+    forwarder.stop()
     assert sink.metric('vae_sink_destination_up{sink="postgres"}') == 1
 
 
