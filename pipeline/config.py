@@ -125,6 +125,11 @@ class TopicSettings:
         "vae.frames.dlq",
         "Dead-letter topic: frame records a worker can never process, with the reason.",
     )
+    sink_dead_letters: str = setting(
+        "vae.sinks.dlq",
+        "Dead-letter topic of the sinks: events a webhook kept refusing, records a sink could "
+        "not read, with the reason.",
+    )
     frames_partitions: int = setting(
         12, "Partitions of the frames topic: the most workers that can share the load."
     )
