@@ -652,3 +652,49 @@ def test_saving_rules_needs_the_admin_scope(blank: Page) -> None:
     assert "no scopes" in result["none"]
     assert result["classes"] == [["person", "car"], None]
     assert result["name"] == "line-3"
+
+
+def test_media_are_asked_again_while_the_gateway_is_busy_or_has_not_indexed_the_event(
+    blank: Page,
+) -> None:
+    result = js(
+        blank,
+        """
+        const { fetchMedia, retryable } = await import("/js/events.js");
+        const real = window.fetch;
+        const run = async (statuses) => {
+          const asked = [];
+          const waits = [];
+          window.fetch = async () => {
+            const status = statuses[Math.min(asked.length, statuses.length - 1)];
+            asked.push(status);
+            return status === 200
+              ? new Response(new Blob(["jpeg"]), { status })
+              : new Response(JSON.stringify({ error: "x", message: `said ${status}` }),
+                             { status, headers: { "Retry-After": "2" } });
+          };
+          const got = await fetchMedia("/m", { wait: async (ms) => { waits.push(ms); } });
+          return { asked, waits: waits.map((ms) => Math.floor(ms / 1000)),
+                   got: got.blob ? await got.blob.text() : got };
+        };
+        try {
+          return {
+            busyThenOk: await run([503, 503, 200]),
+            neverIndexed: await run([404]),
+            gone: await run([410]),
+            alwaysBusy: await run([503]),
+            rules: [retryable(503, 0), retryable(404, 1), retryable(404, 2), retryable(410, 0),
+                    retryable(0, 4), retryable(0, 5)],
+          };
+        } finally {
+          window.fetch = real;
+        }
+        """,
+    )
+    assert result["busyThenOk"] == {"asked": [503, 503, 200], "waits": [2, 3], "got": "jpeg"}
+    assert result["neverIndexed"]["asked"] == [404, 404, 404]
+    assert result["neverIndexed"]["got"] == {"status": 404, "message": "said 404"}
+    gone = {"status": 410, "message": "said 410"}
+    assert result["gone"] == {"asked": [410], "waits": [], "got": gone}
+    assert len(result["alwaysBusy"]["asked"]) == 6  # then it says the media is not there
+    assert result["rules"] == [True, True, False, False, True, False]

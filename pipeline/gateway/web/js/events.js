@@ -3,16 +3,55 @@
  * WS /v1/events socket): newest first by the time each happened (its end_ts_us), bounded,
  * each event once (delivery is at least once: a repeat has the same event_id).
  *
- * Each entry shows the event's snapshot (GET /v1/events/{event_id}/snapshot.jpg, loaded
- * lazily: only once the entry scrolls into view) and plays its clip
- * (GET /v1/events/{event_id}/clip.mp4) in a <video> made only when asked for. Both need the
- * token's subscribe scope for the stream; where the gateway has no media for the event
- * (frames past the frames topic's retention, or a gateway without the endpoints) a line
- * says so in place of the picture.
+ * Each entry shows the event's snapshot (GET /v1/events/{event_id}/snapshot.jpg, fetched
+ * once the entry scrolls into view) and plays its clip (GET /v1/events/{event_id}/clip.mp4)
+ * in a <video> made only when asked for. Both need the token's subscribe scope for the
+ * stream. The gateway makes a few media at a time and answers 503 (Retry-After) to more,
+ * and indexes an event a moment after it is pushed (404 until then): both are tried again
+ * (fetchMedia). Where it has no media for the event (frames past the frames topic's
+ * retention: 410; no such event: 404), a line says so in place of the picture.
  */
 import { withToken } from "./auth.js";
 
 const KEEP = 100;
+const MEDIA_TRIES = 6; // a busy gateway (503) is asked again, after its Retry-After
+const UNKNOWN_TRIES = 3; // an event not indexed yet (404) is asked again, twice
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether a media answer may be different if asked again (the `attempt`-th, from 0). */
+export function retryable(status, attempt) {
+  if (status === 503 || status === 429 || status === 0) return attempt + 1 < MEDIA_TRIES;
+  if (status === 404) return attempt + 1 < UNKNOWN_TRIES;
+  return false;
+}
+
+/**
+ * GET a media URL: `{blob}`, or `{status, message}` when the gateway has none to give
+ * (after the tries `retryable` allows; 0: no answer at all).
+ */
+export async function fetchMedia(url, { signal, wait = sleep } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    let response = null;
+    try {
+      response = await fetch(url, { cache: "no-store", signal });
+      if (response.ok) return { blob: await response.blob() };
+    } catch (error) {
+      if (signal?.aborted) throw error;
+    }
+    const status = response ? response.status : 0;
+    if (!retryable(status, attempt)) {
+      let message = response ? response.statusText : "the gateway did not answer";
+      try {
+        message = (await response.json()).message || message;
+      } catch {
+        // not a JSON error body: keep the status text
+      }
+      return { status, message };
+    }
+    const after = Number(response?.headers.get("Retry-After")) || 1;
+    await wait(after * 1000 * (1 + attempt / 2) + Math.random() * 250);
+  }
+}
 
 /** The moment an event happened: a zone exit's or loitering's end, a crossing's time. */
 export function eventTime(event) {
@@ -83,8 +122,16 @@ export class EventListView {
     this.list = list;
     this.httpBase = httpBase;
     this.log = new EventLog(keep);
-    this.items = new Map(); // event_id -> its <li>, kept so snapshots load once
+    this.items = new Map(); // event_id -> {item, release}: kept so snapshots load once
     this.scheduled = false;
+    // A snapshot is fetched once its entry is (nearly) in view of the list.
+    this.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        this.observer.unobserve(entry.target);
+        entry.target.dispatchEvent(new Event("visible"));
+      }
+    }, { root: list, rootMargin: "200px 0px" });
     this.render();
   }
 
@@ -100,14 +147,18 @@ export class EventListView {
 
   render() {
     const keep = new Set(this.log.ids);
-    for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
+    for (const [id, held] of this.items) {
+      if (keep.has(id)) continue;
+      held.release();
+      this.items.delete(id);
+    }
     const items = this.log.entries.map((event) => {
-      let item = this.items.get(event.event_id);
-      if (!item) {
-        item = this.item(event);
-        this.items.set(event.event_id, item);
+      let held = this.items.get(event.event_id);
+      if (!held) {
+        held = this.item(event);
+        this.items.set(event.event_id, held);
       }
-      return item;
+      return held.item;
     });
     if (!items.length) {
       items.push(make("li", "empty", "No events yet in the streams on screen."));
@@ -115,6 +166,7 @@ export class EventListView {
     this.list.replaceChildren(...items);
   }
 
+  /** One entry; `release` frees its media (the entry left the list). */
   item(event) {
     const item = make("li", "event");
     const data = item.dataset;
@@ -127,16 +179,34 @@ export class EventListView {
     data.label = event.label;
     data.track = String(event.track_id);
     const urls = mediaUrls(this.httpBase, event.event_id);
+    const aborter = new AbortController();
+    const objectUrls = [];
+    const show = async (url, kind, ready) => {
+      let got;
+      try {
+        got = await fetchMedia(url, { signal: aborter.signal });
+      } catch {
+        return; // the entry left the list
+      }
+      if (got.blob) {
+        const objectUrl = URL.createObjectURL(got.blob);
+        objectUrls.push(objectUrl);
+        ready(objectUrl);
+      } else {
+        media.replaceChildren(missing(`${kind} not available`, got));
+      }
+    };
     const media = make("div", "event-media");
     const img = make("img", "snapshot");
-    img.loading = "lazy";
-    img.decoding = "async";
     img.width = 112;
     img.height = 63;
     img.alt = `Snapshot: ${describeEvent(event)}`;
-    img.addEventListener("error", () => media.replaceChildren(missing("Snapshot not available")), { once: true });
-    img.src = urls.snapshot;
+    img.dataset.src = urls.snapshot;
     media.append(img);
+    media.addEventListener("visible", () => show(urls.snapshot, "Snapshot", (src) => {
+      img.src = src;
+    }), { once: true });
+    this.observer.observe(media);
     const text = make("div", "event-text");
     const time = make("time", "event-time");
     const at = new Date(eventTime(event) / 1000);
@@ -148,29 +218,37 @@ export class EventListView {
     play.type = "button";
     play.setAttribute("aria-label", `Play the clip of: ${describeEvent(event)}`);
     play.addEventListener("click", () => {
-      const video = make("video", "clip");
-      video.controls = true;
-      video.muted = true;
-      video.playsInline = true;
-      video.autoplay = true;
-      video.preload = "auto";
-      video.setAttribute("aria-label", `Clip: ${describeEvent(event)}`);
-      video.addEventListener("error", () => media.replaceChildren(missing("Clip not available")), { once: true });
-      video.src = urls.clip;
-      media.replaceChildren(video);
-      play.remove();
-      video.focus();
+      play.disabled = true;
+      play.textContent = "Loading clip…";
+      show(urls.clip, "Clip", (src) => {
+        const video = make("video", "clip");
+        video.controls = true;
+        video.muted = true;
+        video.playsInline = true;
+        video.autoplay = true;
+        video.setAttribute("aria-label", `Clip: ${describeEvent(event)}`);
+        video.dataset.src = urls.clip;
+        video.src = src;
+        media.replaceChildren(video);
+        video.focus();
+      }).finally(() => play.remove());
     });
     const meta = make("div", "meta");
     meta.append(time, " · ", where);
     text.append(meta, what, play);
     item.append(media, text);
-    return item;
+    const release = () => {
+      aborter.abort();
+      this.observer.unobserve(media);
+      for (const url of objectUrls) URL.revokeObjectURL(url);
+    };
+    return { item, release };
   }
 }
 
-function missing(text) {
+function missing(text, { status, message }) {
   const note = make("span", "media-missing", text);
-  note.title = "The gateway has no media for this event (its frames may be past the frames topic's retention)";
+  note.title = status ? `${status}: ${message}` : message;
+  note.dataset.status = String(status);
   return note;
 }
