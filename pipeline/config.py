@@ -467,6 +467,13 @@ class AnalyticsSettings:
     session_timeout_s: float = setting(
         6.0, "Group session timeout: how soon a dead worker's streams move to another."
     )
+    fetch_wait_ms: int = setting(
+        50,
+        "Longest a fetch of detections waits at the broker for new records. faust fixes "
+        "1500 ms, with which the embedded broker handed detections over in bursts (tracks "
+        "and events 0.4 s late at the median, up to 0.75 s); lower is fresher, at the cost "
+        "of more fetches while idle.",
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from pipeline.config import Settings
@@ -14,6 +15,7 @@ from pipeline.gateway.limits import FrameRates
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
+from pipeline.protocol.rules import RulesError, rules_document
 from pipeline.serde import FrameRecord, RulesRecord
 from pipeline.topics import TopicWriter
 
@@ -32,6 +34,18 @@ class RulesState:
 
     writer: TopicWriter[RulesRecord] | None = None
     text: str = ""
+    _json: tuple[str, str] = ("", "")  # (text, its JSON form): reshaped once per change
+
+    def as_json(self) -> str:
+        """The rules as JSON (``rules_document``, plus the YAML text); an error object
+        when the topic holds a document this gateway cannot read."""
+        if self._json[0] != self.text:
+            try:
+                body: dict[str, object] = {"yaml": self.text, **rules_document(self.text)}
+            except RulesError as exc:
+                body = {"yaml": self.text, "streams": [], "error": str(exc)}
+            self._json = (self.text, json.dumps(body, separators=(",", ":")))
+        return self._json[1]
 
 
 @dataclass

@@ -120,3 +120,52 @@ class TopicTail(Generic[T]):
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+
+
+class TopicUnreadable(RuntimeError):
+    """A topic's records could not be read (no such topic, no broker, a timeout)."""
+
+
+def last_value(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> bytes | None:
+    """The value of a topic's newest record (over its partitions, by timestamp), or None
+    when it holds none; TopicUnreadable when it cannot tell. Blocking: for a small topic
+    such as the rules, read at start."""
+    try:
+        return _last_value(kafka, topic, timeout)
+    except KafkaException as exc:
+        raise TopicUnreadable(str(exc)) from exc
+
+
+def _last_value(kafka: KafkaSettings, topic: str, timeout: float) -> bytes | None:
+    consumer = Consumer(tail_config(kafka, "last"))
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise KafkaException(f"topic {topic} not found")
+        wanted = []
+        for partition in sorted(found.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            if high > low:
+                wanted.append(TopicPartition(topic, partition, high - 1))
+        if not wanted:
+            return None
+        consumer.assign(wanted)
+        newest: tuple[int, bytes] | None = None
+        waiting = {tp.partition for tp in wanted}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                continue
+            waiting.discard(message.partition())
+            stamp = message.timestamp()[1]
+            if newest is None or stamp >= newest[0]:
+                newest = (stamp, message.value() or b"")
+        if waiting:
+            raise KafkaException(f"the last records of {topic} were not read in {timeout:.0f} s")
+        return None if newest is None else newest[1]
+    finally:
+        consumer.close()

@@ -46,7 +46,10 @@ class Events:
 
 @dataclass(frozen=True, slots=True)
 class RulesEdit:
-    """/v1/rules: GET the analytics rules in force; over a WebSocket, save new ones."""
+    """/v1/rules[?format=json]: GET the analytics rules in force (YAML, or JSON for clients
+    without a YAML parser); over a WebSocket, save new ones."""
+
+    json: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ def route(path: str) -> Route:
     if target == SUBSCRIBE_PATH:
         return _subscribe(query)
     if target == RULES_PATH:
-        return RulesEdit()
+        return RulesEdit(json=query.get("format", [""])[-1].lower() == "json")
     if target == EVENTS_PATH:
         chosen = _subscribe(query)
         return Events(chosen.streams) if isinstance(chosen, Subscribe) else chosen

@@ -48,6 +48,7 @@ HTTP = [
     ("/metrics", 200, 403),
     ("/v1/streams/cam-1/counts", 200, 403),
     ("/v1/rules", 403, 403),  # reading the rules takes admin (checked below with one)
+    ("/v1/rules?format=json", 403, 403),  # the same, as JSON (the viewer's)
 ]
 OPEN_HTTP = ["/healthz", "/readyz", "/", "/js/main.js"]
 WS = [
@@ -235,6 +236,8 @@ async def test_every_endpoint_answers_each_kind_of_token_as_it_should(
 
     # Rules change what every analytics worker counts: an admin token may read and edit them.
     assert await asyncio.to_thread(http_status, f"{http}/v1/rules", ADMIN, "header") in (200, 404)
+    rules_json = f"{http}/v1/rules?format=json"
+    assert await asyncio.to_thread(http_status, rules_json, ADMIN, "query") in (200, 404)
     assert await ws_status(f"{ws}/v1/rules", ADMIN, "header") == 101
 
     # The listing shows each token only its own streams.
