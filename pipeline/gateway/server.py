@@ -18,6 +18,7 @@ from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
 from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.analytics_feed import start_analytics_feeds
+from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext, RulesState
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
@@ -141,7 +142,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     async def _serve(ws: ServerConnection, target: Route, grant: Grant | None) -> None:
         if grant is None:  # every handshake passes the door first; never reached
             await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
-        elif isinstance(target, Ingest):
+        elif isinstance(target, Ingest) and isinstance(ws, GatewayConnection):
             await handle_ingest(ws, target, ctx)
         elif isinstance(target, Subscribe | Events):
             await handle_subscribe(ws, target, ctx, grant)
