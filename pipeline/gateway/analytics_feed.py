@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext
-from pipeline.kafka.tail import TopicTail
+from pipeline.kafka.tail import Follow
 from pipeline.protocol import messages
 from pipeline.serde import CountsRecord, SchemaIds
 from pipeline.topics import engine_topics
@@ -28,9 +28,9 @@ class _Item(NamedTuple):
     subscribe: bool = False  # a tracks message: for the subscribe socket, not the events one
 
 
-def start_analytics_feeds(
+def analytics_feeds(
     settings: Settings, ids: SchemaIds, ctx: GatewayContext, loop: asyncio.AbstractEventLoop
-) -> list[TopicTail[Any]]:
+) -> list[Follow[_Item]]:
     topics = engine_topics(settings.topics)
     events = topics.events.reader(ids)
     counts = topics.counts.reader(ids)
@@ -61,12 +61,9 @@ def start_analytics_feeds(
         with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
             loop.call_soon_threadsafe(publish, batch)
 
-    tails: list[TopicTail[Any]] = [
-        TopicTail(settings.kafka, topics.events.name, handle_event, deliver),
-        TopicTail(settings.kafka, topics.counts.name, handle_counts, deliver, from_start=True),
+    return [
+        Follow(topics.events.name, handle_event, deliver),
+        Follow(topics.counts.name, handle_counts, deliver, from_start=True),
         # The subscribe socket carries track ids too: each tracks record after its detections.
-        TopicTail(settings.kafka, topics.tracks.name, handle_tracks, deliver),
+        Follow(topics.tracks.name, handle_tracks, deliver),
     ]
-    for tail in tails:
-        tail.start()
-    return tails

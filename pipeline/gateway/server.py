@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 import weakref
-from typing import Any
 
 from websockets import http11
 from websockets.asyncio.server import ServerConnection, serve
@@ -17,7 +16,7 @@ from websockets.http11 import Request, Response
 from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
 from pipeline.gateway.access import Door, build_verifier, tls_context
-from pipeline.gateway.analytics_feed import start_analytics_feeds
+from pipeline.gateway.analytics_feed import analytics_feeds
 from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext, RulesState
 from pipeline.gateway.fanout import FanoutHub
@@ -25,15 +24,15 @@ from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.limits import Limits, peer_of, token_key
-from pipeline.gateway.results import start_results_feed
-from pipeline.gateway.rules import handle_rules, start_rules_feed
+from pipeline.gateway.results import results_feed
+from pipeline.gateway.rules import handle_rules, rules_feed
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.gateway.subscribe import handle_subscribe
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics, missing_topics
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.kafka.registry import schema_ids_from
-from pipeline.kafka.tail import TopicTail
+from pipeline.kafka.tail import Tail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
 from pipeline.protocol.routes import BadRequest, Events, Ingest, Route, RulesEdit, Subscribe, route
@@ -43,8 +42,8 @@ from pipeline.topics import engine_topics
 log = logging.getLogger(__name__)
 
 
-async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
-    """Ready = the broker answers, both topics exist, and the results feed is positioned."""
+async def _watch_readiness(ctx: GatewayContext, tail: Tail) -> None:
+    """Ready = the broker answers, the topics exist, and the feeds are positioned."""
     loop = asyncio.get_running_loop()
     wanted = engine_topics(ctx.settings.topics).all()
     state = ctx.readiness
@@ -55,7 +54,7 @@ async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
             if missing:
                 state.ready, state.reason = False, f"topics missing: {', '.join(missing)}"
             elif not tail.ready.is_set():
-                state.ready, state.reason = False, "detections feed not positioned yet"
+                state.ready, state.reason = False, "feeds not positioned yet"
             else:
                 state.ready, state.reason = True, "ready"
         except Exception as exc:  # any broker error means "not ready", with the reason shown
@@ -119,9 +118,16 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     )
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
-    tail = start_results_feed(settings, ids, ctx, loop)
-    analytics_tails = [*start_analytics_feeds(settings, ids, ctx, loop)]
-    analytics_tails.append(start_rules_feed(settings, ids, ctx, loop))
+    # One consumer follows every topic the gateway serves (one stream of fetches).
+    tail = Tail(
+        settings.kafka,
+        [
+            results_feed(settings, ids, ctx, loop),
+            *analytics_feeds(settings, ids, ctx, loop),
+            rules_feed(settings, ids, ctx, loop),
+        ],
+    )
+    tail.start()
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
     async def handler(ws: ServerConnection) -> None:
@@ -199,8 +205,6 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)
     tail.stop()
-    for analytics_tail in analytics_tails:
-        analytics_tail.stop()
     untime_gc()
 
 
