@@ -2,11 +2,26 @@
 
 Each service builds its metrics on its own registry, so tests can run several services
 in one process and /metrics shows only that service's series.
+
+Several gateway processes on one port (VAE_GATEWAY_PROCESSES) use prometheus_client's
+multiprocess mode: their parent sets ``PROMETHEUS_MULTIPROC_DIR``, every value lives in a
+file there, and /metrics on any of them sums every process's series (gauges of live
+processes only: ``livesum``).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # The *_created series double every counter's output and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -76,11 +91,20 @@ class GatewayMetrics:
             "vae_gateway_producer_queue_depth",
             "Messages in the producer's local queue or in flight.",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.ingest_connections = Gauge(
-            "vae_gateway_ingest_connections", "Open ingest sockets.", registry=r
+            "vae_gateway_ingest_connections",
+            "Open ingest sockets.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.subscribers = Gauge("vae_gateway_subscribers", "Open subscribe sockets.", registry=r)
+        self.subscribers = Gauge(
+            "vae_gateway_subscribers",
+            "Open subscribe sockets.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.subscriber_dropped = Counter(
             "vae_gateway_subscriber_dropped",
             "Messages dropped from full subscriber queues (oldest first).",
@@ -114,11 +138,21 @@ class GatewayMetrics:
             "vae_gateway_frame_history_bytes",
             "Bytes of recent frames kept for viewers (VAE_GATEWAY_FRAME_HISTORY_MBYTES bounds it).",
             registry=r,
+            multiprocess_mode="livesum",
         )
 
     def gc_paused(self, generation: int, seconds: float) -> None:
         """Where runtime.time_gc_pauses reports each collector pause."""
         self.gc_pause.labels(str(generation)).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves: this registry's, or every gateway process's summed."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, folder)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
 class WorkerMetrics:

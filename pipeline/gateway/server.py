@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import weakref
+from collections.abc import Awaitable
 
 from websockets import http11
 from websockets.asyncio.server import ServerConnection, serve
@@ -21,9 +23,18 @@ from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext, RulesState
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
-from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
+from pipeline.gateway.http import (
+    StaticFiles,
+    asks_peers,
+    http_response,
+    is_upgrade,
+    peered_response,
+    response,
+)
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.limits import Limits, peer_of, token_key
+from pipeline.gateway.peers import Holdings, PeerFrame, Peers
+from pipeline.gateway.processes import PeerInfo, supervise
 from pipeline.gateway.results import results_feed
 from pipeline.gateway.rules import handle_rules, rules_feed
 from pipeline.gateway.streams import StreamRegistry
@@ -35,7 +46,16 @@ from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import Tail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Events, Ingest, Route, RulesEdit, Subscribe, route
+from pipeline.protocol.routes import (
+    BadRequest,
+    Events,
+    Http,
+    Ingest,
+    Route,
+    RulesEdit,
+    Subscribe,
+    route,
+)
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -59,6 +79,9 @@ async def _watch_readiness(ctx: GatewayContext, tail: Tail) -> None:
                 state.ready, state.reason = True, "ready"
         except Exception as exc:  # any broker error means "not ready", with the reason shown
             state.ready, state.reason = False, f"broker unreachable: {exc}"
+        # Gauges read from state (fresh at every scrape of any process, also with several).
+        ctx.metrics.producer_queue.set(len(ctx.producer))
+        ctx.metrics.frame_history_bytes.set(ctx.history.bytes)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.closing.wait(), 2.0 if state.ready else 0.25)
     state.ready, state.reason = False, "shutting down"
@@ -71,8 +94,45 @@ def apply_request_head_limits(max_line_bytes: int, max_headers: int) -> None:
     http11.MAX_NUM_HEADERS = max_headers
 
 
-async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
-    """Run a gateway until ``stop`` is set, then drain sockets and flush the producer."""
+def _holdings(ctx: GatewayContext) -> Holdings:
+    """What this process shows its sibling processes: held frames, latest frames, streams."""
+
+    def frame(stream_id: str, frame_id: int) -> PeerFrame | None:
+        held = ctx.history.get(stream_id, frame_id)
+        return None if held is None else PeerFrame(held.frame_id, held.ts_us, held.image)
+
+    def latest(stream_id: str) -> PeerFrame | None:
+        state = ctx.streams.get(stream_id)
+        if state is None or not state.image:
+            return None
+        return PeerFrame(state.frame_id, state.frame_ts_us, state.image)
+
+    return Holdings(frame, latest, ctx.streams.summaries, ctx.hub.watched)
+
+
+async def _start_peers(ctx: GatewayContext, peer: PeerInfo) -> Peers:
+    """Join the sibling processes (VAE_GATEWAY_PROCESSES): watched streams, frames."""
+    peers = Peers(peer.index, [peer.socket(i) for i in range(peer.count)], _holdings(ctx))
+    await peers.start()
+    ctx.peers, ctx.process = peers, peer.index
+    ctx.hub.on_watch_change = peers.watched_changed
+    local = ctx.hub.watches
+    ctx.history.watched = lambda stream_id: local(stream_id) or peers.watches(stream_id)
+    try:
+        async with asyncio.timeout(10.0):
+            await peers.connected()
+    except TimeoutError:  # they start together; go on, the links keep retrying
+        log.warning("gateway process %d: not every sibling answers yet", peer.index)
+    return peers
+
+
+async def serve_gateway(
+    settings: Settings, stop: asyncio.Event, peer: PeerInfo | None = None
+) -> None:
+    """Run a gateway until ``stop`` is set, then drain sockets and flush the producer.
+
+    ``peer``: this process is one of VAE_GATEWAY_PROCESSES on the port (SO_REUSEPORT).
+    """
     loop = asyncio.get_running_loop()
     gw = settings.gateway
     verifier = await loop.run_in_executor(None, build_verifier, settings.auth)
@@ -128,6 +188,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         ],
     )
     tail.start()
+    peers = await _start_peers(ctx, peer) if peer is not None else None
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
     async def handler(ws: ServerConnection) -> None:
@@ -160,7 +221,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         else:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(
+        connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         over = limits.connection_over(peer_of(connection))
         if over is not None:
             limits.refuse(over)
@@ -174,13 +237,22 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
+        if isinstance(target, Http) and asks_peers(target, ctx):
+            return peered_response(target, ctx, checked)
         return http_response(request, target, ctx, static, checked)
+
+    def process_response(
+        _connection: ServerConnection, _request: Request, answer: Response
+    ) -> None:
+        answer.headers["X-Gateway-Process"] = str(ctx.process)
 
     async with serve(
         handler,
         gw.host,
         gw.port,
         process_request=process_request,
+        process_response=process_response if peer is not None else None,
+        reuse_port=peer is not None,  # the sibling processes listen on the same port
         ssl=tls,  # https:// and wss:// on the same port when a certificate is set
         # Oversize frames up to twice the limit are read and refused with an error
         # message (the socket stays open); beyond that websockets closes with 1009.
@@ -199,6 +271,8 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         server.close(close_connections=True)
         await server.wait_closed()
     await watcher
+    if peers is not None:
+        await peers.stop()
     if refresher is not None:
         await refresher
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
@@ -208,15 +282,19 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     untime_gc()
 
 
-def run_gateway(settings: Settings) -> None:
-    """Entry point of `vae gateway`: uvloop, signal handling, serve until SIGINT/SIGTERM."""
+def run_gateway(settings: Settings) -> int:
+    """Entry point of `vae gateway`: uvloop, signal handling, serve until SIGINT/SIGTERM;
+    with VAE_GATEWAY_PROCESSES above 1, the parent of that many gateway processes."""
+    peer = PeerInfo.from_env(os.environ)
+    if peer is None and settings.gateway.processes > 1:
+        return supervise(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_gateway(settings, stop)
+        await serve_gateway(settings, stop, peer)
 
     try:
         import uvloop
@@ -224,3 +302,4 @@ def run_gateway(settings: Settings) -> None:
         uvloop.run(main())
     except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we ship
         asyncio.run(main())
+    return 0

@@ -122,8 +122,7 @@ def _gateway(run: Invocation) -> int:
     from pipeline.kafka.admin import wait_for_broker
 
     wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
-    run_gateway(run.settings)
-    return 0
+    return run_gateway(run.settings)
 
 
 def _worker(run: Invocation) -> int:
