@@ -307,6 +307,7 @@ def _bench_gateway(run: Invocation) -> int:
         Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
         bench.storage,
+        bench.process_counts(),
     )
 
 
