@@ -49,6 +49,7 @@ class GatewayMetrics:
         self.frames_produced = Counter(
             "vae_gateway_frames_produced", "Frames the broker acknowledged.", registry=r
         )
+        self._rejected: dict[str, Counter] = {}
         self.frames_rejected = Counter(
             "vae_gateway_frames_rejected",
             "Frames refused, by reason (the error code sent to the sender).",
@@ -140,6 +141,14 @@ class GatewayMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+
+    def rejected(self, reason: str) -> Counter:
+        """vae_gateway_frames_rejected_total of one reason (bound once per reason: a camera
+        refused frame after frame costs no label lookup per frame)."""
+        child = self._rejected.get(reason)
+        if child is None:
+            child = self._rejected[reason] = self.frames_rejected.labels(reason)
+        return child
 
     def gc_paused(self, generation: int, seconds: float) -> None:
         """Where runtime.time_gc_pauses reports each collector pause."""

@@ -191,7 +191,7 @@ class IngestSession:
         return True
 
     def refuse(self, code: str, message: str, frame_id: int | None) -> None:
-        self.ctx.metrics.frames_rejected.labels(code).inc()
+        self.ctx.metrics.rejected(code).inc()
         if self.open:
             self.open = self.ws.write_now(messages.error(code, message, frame_id))
 
@@ -267,7 +267,7 @@ class IngestSession:
         while pending and pending[0].landed:
             done = pending.popleft()
             if done.error is not None:
-                self.ctx.metrics.frames_rejected.labels("produce_failed").inc()
+                self.ctx.metrics.rejected("produce_failed").inc()
                 log.warning("frame %d not delivered: %s", done.frame_id, done.error)
                 if self.open:
                     error = done.error
@@ -302,7 +302,7 @@ class IngestSession:
         """The socket closed: drop what was never produced, wait for what is in flight."""
         self.open = False
         if self.stalled is not None:  # found no room before the camera left
-            self.ctx.metrics.frames_rejected.labels("overloaded").inc()
+            self.ctx.metrics.rejected("overloaded").inc()
             self.stalled = None
         self.inbox.clear()
         if self._waiter is not None:

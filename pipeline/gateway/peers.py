@@ -161,6 +161,7 @@ class Peers:
         # Streams each connected sibling's subscribers name, by the connection it came on.
         self._remote: dict[int, frozenset[str]] = {}
         self._server: asyncio.Server | None = None
+        self._accepted: set[asyncio.StreamWriter] = set()
         self._announce: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -172,8 +173,11 @@ class Peers:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        for writer in list(self._accepted):
+            writer.close()
         for link in self._links:
             await link.stop()
+        self._path.unlink(missing_ok=True)
 
     async def connected(self) -> None:
         """Wait until every sibling is connected."""
@@ -223,6 +227,7 @@ class Peers:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         key = id(writer)
+        self._accepted.add(writer)
         try:
             while True:
                 head, _ = await _read(reader)
@@ -235,6 +240,7 @@ class Peers:
             pass
         finally:
             self._remote.pop(key, None)
+            self._accepted.discard(writer)
             writer.close()
 
     def _answer(self, op: Any, head: dict[str, Any], query_id: Any) -> bytes:
