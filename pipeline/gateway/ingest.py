@@ -194,6 +194,8 @@ class IngestSession:
         self.ctx.metrics.rejected(code).inc()
         if self.open:
             self.open = self.ws.write_now(messages.error(code, message, frame_id))
+            if self.open and self.ws.paused:  # a client that sends and never reads
+                self.hold("writes")
 
     # --- backpressure ------------------------------------------------------------------
 
