@@ -141,6 +141,34 @@ class GatewayMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.events_indexed = Gauge(
+            "vae_gateway_events_indexed",
+            "Events the gateway finds by id for their snapshot and clip "
+            "(VAE_GATEWAY_EVENTS_INDEX bounds it; with several processes, each keeps its "
+            "own index and this is the smallest: those found whichever process answers).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.media_requests = Counter(
+            "vae_gateway_media_requests",
+            "Snapshot and clip requests, by kind (snapshot, clip) and HTTP status.",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.media_seconds = Histogram(
+            "vae_gateway_media_seconds",
+            "Time to make a snapshot or clip: reading vae.frames, drawing or encoding.",
+            ["kind"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.media_in_flight = Gauge(
+            "vae_gateway_media_in_flight",
+            "Snapshots and clips being made (VAE_GATEWAY_MEDIA_CONCURRENCY bounds it, per "
+            "gateway process).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
 
     def rejected(self, reason: str) -> Counter:
         """vae_gateway_frames_rejected_total of one reason (bound once per reason: a camera

@@ -109,6 +109,8 @@ def http_response(
     if isinstance(target, RulesEdit) and not is_upgrade(request):
         if not ctx.rules.text:
             return response(404, "no rules saved through the gateway yet\n")
+        if target.json:
+            return response(200, ctx.rules.as_json(), "application/json")
         return response(200, ctx.rules.text, "application/yaml; charset=utf-8")
     if not isinstance(target, Http):
         if is_upgrade(request):

@@ -21,6 +21,7 @@ from pipeline.gateway.access import Door, build_verifier, tls_context
 from pipeline.gateway.analytics_feed import analytics_feeds
 from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext, RulesState
+from pipeline.gateway.event_index import EventIndex
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.http import (
@@ -33,6 +34,7 @@ from pipeline.gateway.http import (
 )
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.limits import Limits, peer_of, token_key
+from pipeline.gateway.media import MediaService
 from pipeline.gateway.peers import Holdings, PeerFrame, Peers
 from pipeline.gateway.processes import PeerInfo, supervise
 from pipeline.gateway.results import results_feed
@@ -48,6 +50,7 @@ from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
 from pipeline.protocol.routes import (
     BadRequest,
+    EventMedia,
     Events,
     Http,
     Ingest,
@@ -163,7 +166,9 @@ async def serve_gateway(
         streams=StreamRegistry(gw.latest_frames),
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
         rules=RulesState(await loop.run_in_executor(None, topics.rules.writer, ids)),
+        event_index=EventIndex(gw.events_index),
     )
+    media = MediaService(ctx, ids)
     static = StaticFiles(gw.web_root)
     door = Door(verifier, gw.allowed_origins, ctx.metrics)
     limits = Limits(gw, ctx.metrics)
@@ -237,6 +242,10 @@ async def serve_gateway(
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
+        if isinstance(target, EventMedia) and not upgrade:
+            # Read back from vae.frames off the loop: any process can answer (each keeps
+            # its own event index, filled from the events topic).
+            return media.respond(target, checked)
         if isinstance(target, Http) and asks_peers(target, ctx):
             return peered_response(target, ctx, checked)
         return http_response(request, target, ctx, static, checked)
@@ -275,6 +284,7 @@ async def serve_gateway(
         await peers.stop()
     if refresher is not None:
         await refresher
+    media.close()
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)

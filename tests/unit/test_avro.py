@@ -61,7 +61,15 @@ def detections_record() -> dict[str, Any]:
             }
         ],
         "inferred": True,
+        "frame_partition": 3,
+        "frame_offset": 1234,
     }
+
+
+def earlier_detections(version: int) -> dict[str, Any]:
+    """schemas/earlier/detections-<version>.avsc."""
+    found = [s for s in schemas.earlier() if s["name"] == "Detections"]
+    return found[version - 1]
 
 
 @pytest.mark.parametrize(
@@ -197,20 +205,37 @@ def test_encoding_a_wrong_record_is_a_clear_error() -> None:
 def test_detections_of_earlier_writers_still_decode_without_a_registry() -> None:
     """Workers from before motion gating write Detections without ``inferred``: a reader of
     today's schema (the local ids know the earlier version) reads them as inferred."""
-    (earlier,) = [s for s in schemas.earlier() if s["name"] == "Detections"]
+    earlier = earlier_detections(1)
     ids = LocalSchemaIds()
     old = detections_record()
-    del old["inferred"]
+    del old["inferred"], old["frame_partition"], old["frame_offset"]
     data = AvroEncoder(earlier, ids, "detections-value").encode(old)
     assert local_schema_id(earlier) != local_schema_id(schemas.load("detections"))
     assert AvroDecoder(schemas.load("detections"), LocalSchemaIds()).decode(data) == {
         **old,
         "inferred": True,
+        "frame_partition": -1,
+        "frame_offset": -1,
     }
 
 
+def test_detections_of_workers_before_frame_positions_say_unknown() -> None:
+    """Workers from before detections said where their frame sits write no frame_partition
+    or frame_offset: today's readers read -1 (the analytics then names no position)."""
+    earlier = earlier_detections(2)
+    old = detections_record()
+    del old["frame_partition"], old["frame_offset"]
+    data = AvroEncoder(earlier, LocalSchemaIds(), "detections-value").encode(old)
+    assert local_schema_id(earlier) != local_schema_id(schemas.load("detections"))
+    decoded = AvroDecoder(schemas.load("detections"), LocalSchemaIds()).decode(data)
+    assert decoded == {**old, "frame_partition": -1, "frame_offset": -1}
+    record = detections_record()
+    data = AvroEncoder(schemas.load("detections"), LocalSchemaIds(), "x").encode(record)
+    assert AvroDecoder(earlier, LocalSchemaIds()).decode(data) == old
+
+
 def test_earlier_readers_skip_the_gating_flag() -> None:
-    (earlier,) = [s for s in schemas.earlier() if s["name"] == "Detections"]
+    earlier = earlier_detections(1)
     ids = LocalSchemaIds()
     record = {**detections_record(), "inferred": False}
     data = AvroEncoder(schemas.load("detections"), ids, "detections-value").encode(record)
