@@ -4,7 +4,9 @@ Connections land on both; every endpoint answers the same whichever process a re
 lands on (each answer names its process in X-Gateway-Process): a camera's frames held by
 one process are served through the other, a subscriber of one process watches a stream
 ingested by the other, detections, events, counts and rules reach both, /metrics sums
-both. Killing the parent outright leaves no child behind; a child that dies is restarted.
+both, an event's snapshot comes from either (each indexes the events topic itself, from
+before its start too). Killing the parent outright leaves no child behind; a child that
+dies is restarted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from websockets.asyncio.client import ClientConnection, connect
 
 from pipeline.protocol.envelope import build_envelope
@@ -29,7 +32,7 @@ from pipeline.serde import CountsRecord, EventRecord, LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.analytics_clip import RULES_YAML
 from tests.conftest import AUTH, Service, Stack, launch_gateway, ws_url
-from tests.kafka_tools import produce
+from tests.kafka_tools import frame, produce
 
 pytestmark = pytest.mark.integration
 
@@ -290,6 +293,91 @@ async def test_detections_events_counts_and_rules_reach_both_processes(stack: St
     )
     assert set(saved) == set(PROCESSES)
     for socket in [*subscribers, *watchers]:
+        await socket.close()
+
+
+def write_frame(stack: Stack, stream_id: str, frame_id: int, image: bytes) -> tuple[int, int]:
+    """A frame into vae.frames as the gateway writes it; its partition and offset."""
+    writer = engine_topics(stack.settings.topics).frames.writer(LocalSchemaIds())
+    record = frame(stream_id, frame_id, image)
+    producer = Producer({"bootstrap.servers": stack.bootstrap})
+    reports: list[tuple[Any, int, int]] = []
+    producer.produce(
+        writer.topic,
+        writer.value(record),
+        writer.key(record),
+        on_delivery=lambda error, m: reports.append((error, m.partition(), m.offset())),
+    )
+    assert producer.flush(30) == 0
+    [(error, partition, offset)] = reports
+    assert error is None, error
+    return partition, offset
+
+
+def write_event(stack: Stack, event_id: str, frame_id: int, where: tuple[int, int]) -> None:
+    """An event of cam-m whose best frame is at ``where`` in vae.frames."""
+    topics = engine_topics(stack.settings.topics)
+    now_us = time.time_ns() // 1000
+    event: EventRecord = {
+        "event_id": event_id,
+        "stream_id": "cam-m",
+        "rule": "middle",
+        "kind": "line_crossed",
+        "phase": "",
+        "label": "dog",
+        "class_id": 16,
+        "track_id": 1,
+        "direction": "in",
+        "start_ts_us": now_us,
+        "end_ts_us": now_us,
+        "frame_id": frame_id,
+        "score": 0.9,
+        "x1": 100.0,
+        "y1": 100.0,
+        "x2": 300.0,
+        "y2": 400.0,
+        "frame_partition": where[0],
+        "frame_offset": where[1],
+        "trigger_frame_id": frame_id,
+    }
+    value = topics.events.writer(LocalSchemaIds()).value(event)
+    produce(stack.settings.kafka, topics.events.name, "cam-m", [value])
+
+
+async def test_an_events_snapshot_comes_from_either_process(stack: Stack, dog_jpeg: bytes) -> None:
+    images = [with_comment(dog_jpeg, f"frame {i}") for i in range(2)]
+    # An event from before the gateway started: each process indexes it at start.
+    write_event(stack, "e-before", 0, write_frame(stack, "cam-m", 0, images[0]))
+    gateway = two_process_gateway(stack)
+    url, http = ws_url(gateway), gateway.http
+    watchers = [await connect_to(p, f"{url}/v1/events?streams=cam-m") for p in PROCESSES]
+    for socket in watchers:
+        assert (await recv_json(socket))["type"] == "hello"
+    write_event(stack, "e-after", 1, write_frame(stack, "cam-m", 1, images[1]))
+    for socket in watchers:  # the one from before the start went to the index only
+        message = await recv_json(socket)
+        assert (message["type"], message["event_id"]) == ("event", "e-after"), message
+
+    for frame_id, event_id in enumerate(("e-before", "e-after")):
+        base = f"{http}/v1/events/{event_id}/snapshot.jpg"
+        stored = await asyncio.to_thread(each, base + "?boxes=0", lambda s, _b: s == 200)
+        for _status, body, headers in stored.values():
+            assert body == images[frame_id]
+            assert (headers["X-Event-Id"], headers["X-Frame-Id"]) == (event_id, str(frame_id))
+        drawn = await asyncio.to_thread(each, base, lambda s, _b: s == 200)
+        bodies = {body for _, body, _ in drawn.values()}
+        assert len(bodies) == 1 and next(iter(bodies)).startswith(b"\xff\xd8"), bodies
+        assert bodies != {images[frame_id]}  # the box and label are drawn on it
+
+    def indexed(status: int, body: bytes) -> bool:
+        return status == 200 and "\nvae_gateway_events_indexed 2.0\n" in body.decode()
+
+    await asyncio.to_thread(each, f"{http}/metrics", indexed)  # livemin: both hold both
+    missing = await asyncio.to_thread(
+        each, f"{http}/v1/events/e-none/snapshot.jpg", lambda _s, _b: True
+    )
+    assert {status for status, _, _ in missing.values()} == {404}
+    for socket in watchers:
         await socket.close()
 
 
