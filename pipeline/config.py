@@ -169,6 +169,12 @@ class GatewaySettings:
 
     host: str = setting("0.0.0.0", "Interface to listen on.")
     port: int = setting(8080, "Port for WebSocket and HTTP (one port).")
+    processes: int = setting(
+        1,
+        "Gateway processes sharing the port (SO_REUSEPORT; the kernel spreads connections "
+        "over them): a parent starts them, restarts one that exits and stops them with it. "
+        "One per core; each serves every endpoint (README: Gateway processes).",
+    )
     max_frame_bytes: int = setting(
         2_097_152, "Largest accepted frame; a larger one is rejected with `frame_too_large`."
     )
@@ -753,6 +759,13 @@ def validate(settings: Settings) -> None:
         )
     if not 0.0 <= settings.worker.gate_alpha <= 1.0:
         raise SettingsError("VAE_WORKER_GATE_ALPHA must be between 0 and 1")
+    if settings.gateway.processes < 1:
+        raise SettingsError("VAE_GATEWAY_PROCESSES must be at least 1")
+    if settings.gateway.processes > 1 and settings.gateway.port == 0:
+        raise SettingsError(
+            "VAE_GATEWAY_PROCESSES above 1 needs a fixed VAE_GATEWAY_PORT (0 would give each "
+            "process a port of its own)"
+        )
     if bool(settings.gateway.tls_cert) != bool(settings.gateway.tls_key):
         raise SettingsError(
             "VAE_GATEWAY_TLS_CERT and VAE_GATEWAY_TLS_KEY go together: set both, or neither"

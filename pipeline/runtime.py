@@ -56,6 +56,33 @@ def pid_cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, theirs, and so on (Linux /proc; [] elsewhere)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time of a process and every live process under it (a parent and its workers)."""
+    if pid is None:
+        return 0.0
+    return sum(pid_cpu_seconds(p) for p in (pid, *descendants(pid)))
+
+
 def time_gc_pauses(observe: Callable[[int, float], None]) -> Callable[[], None]:
     """Report every collector pause as ``observe(generation, seconds)``; returns the undo."""
     started = [0.0]

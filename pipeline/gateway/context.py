@@ -12,6 +12,7 @@ from pipeline.gateway.event_index import EventIndex
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
 from pipeline.gateway.limits import FrameRates
+from pipeline.gateway.peers import Peers
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.metrics import GatewayMetrics
@@ -66,3 +67,6 @@ class GatewayContext:
     readiness: Readiness = field(default_factory=Readiness)
     rates: FrameRates = field(default_factory=lambda: FrameRates(0))
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    # VAE_GATEWAY_PROCESSES > 1: this process's index and its siblings (None: alone).
+    process: int = 0
+    peers: Peers | None = None

@@ -123,8 +123,7 @@ def _gateway(run: Invocation) -> int:
     from pipeline.kafka.admin import wait_for_broker
 
     wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
-    run_gateway(run.settings)
-    return 0
+    return run_gateway(run.settings)
 
 
 def _worker(run: Invocation) -> int:
@@ -339,6 +338,7 @@ def _bench_gateway(run: Invocation) -> int:
         Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
         bench.storage,
+        bench.process_counts(),
     )
 
 
