@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline import config
-from pipeline.shell.cli import build_parser
+from pipeline.shell.cli import COMMANDS, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -22,7 +22,12 @@ K8S = DEPLOY / "k8s"
 COMPOSE_FILE = DEPLOY / "compose" / "docker-compose.yml"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yaml"
 
-KNOWN_ENV = frozenset(option.env for option in config.options())
+KNOWN_ENV = frozenset(option.env for option in config.options()) | frozenset(
+    option.env
+    for command in COMMANDS
+    for cls, only in command.options
+    for option in config.command_options(cls, only)
+)
 
 
 def require_tool(name: str) -> str:

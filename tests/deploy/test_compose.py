@@ -86,7 +86,23 @@ def test_every_service_command_is_a_real_vae_sub_command(compose: dict[str, Any]
         "worker-gpu": "worker",
         "analytics": "analytics",
         "replay": "replay",
+        "sink-postgres": "sink",
+        "sink-mqtt": "sink",
     }
+
+
+def test_sinks_are_a_profile_writing_to_the_stacks_own_postgres_and_mosquitto(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name in ("postgres", "mosquitto", "sink-postgres", "sink-mqtt"):
+        assert services[name]["profiles"] == ["sinks"], name
+    assert services["sink-postgres"]["command"][:2] == ["sink", "postgres"]
+    assert services["sink-mqtt"]["command"][:2] == ["sink", "mqtt"]
+    dsn = services["sink-postgres"]["environment"]["VAE_SINK_POSTGRES_DSN"]
+    assert "@postgres:5432/" in dsn
+    assert services["sink-mqtt"]["environment"]["VAE_SINK_MQTT_HOST"] == "mosquitto"
+    assert services["sink-postgres"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_every_service_setting_is_real_and_loads(compose: dict[str, Any]) -> None:
