@@ -4,6 +4,10 @@ Reading and producing never wait on the broker: a frame is queued to the produce
 its delivery is awaited by a second task that sends acks (and delivery errors) in order.
 When the producer's local queue is full, reading pauses (TCP pushes back on the camera)
 for up to VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS, then the frame is refused as `overloaded`.
+On an ordered socket (``?ordered=1``) such a refusal (or `rate_limited`) also ends the
+socket: nothing after the refused frame is read, the frames before it are acked as the
+broker takes them, then the socket closes (1013, try again later). When the client sends
+the refused frame again, no later frame of its stream is ahead of it.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from typing import NamedTuple
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from pipeline.gateway.context import GatewayContext
 from pipeline.kafka.producer import Delivered, DeliveryFailed, QueueFull
 from pipeline.protocol import messages
-from pipeline.protocol.envelope import IngestError, parse_ingest_message
+from pipeline.protocol.envelope import IngestError, envelope_frame_id, parse_ingest_message
 from pipeline.protocol.routes import Ingest
 from pipeline.serde import frame_record
 
@@ -91,6 +96,7 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
     pending: asyncio.Queue[Pending | None] = asyncio.Queue(MAX_PENDING_PER_SOCKET)
     acker = asyncio.create_task(_acknowledge(ws, pending, route.ack, ctx))
     sequence = 0
+    closing = ""  # an ordered socket's refusal: why it closes once the frames before are acked
     metrics.ingest_connections.inc()
     ctx.rates.open(route.stream_id)
     rate_message = (
@@ -100,7 +106,11 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
     try:
         await ws.send(
             messages.hello(
-                "ingest", stream_id=route.stream_id, ack=route.ack, max_frame_bytes=max_bytes
+                "ingest",
+                stream_id=route.stream_id,
+                ack=route.ack,
+                ordered=route.ordered,
+                max_frame_bytes=max_bytes,
             )
         )
         async for message in ws:
@@ -116,7 +126,13 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
             metrics.bytes_received.inc(len(message))
             if not ctx.rates.allow(route.stream_id):
                 metrics.frames_rejected.labels("rate_limited").inc()
-                await ws.send(messages.error("rate_limited", rate_message, None))
+                # Not parsed (that is the CPU the limit saves), but named when an envelope
+                # carries its id, so a resending client can send it again later.
+                refused = envelope_frame_id(message)
+                await ws.send(messages.error("rate_limited", rate_message, refused))
+                if route.ordered:
+                    closing = "rate_limited: send it again"
+                    break
                 continue
             try:
                 frame = parse_ingest_message(message, max_bytes)
@@ -141,6 +157,9 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
             except QueueFull as exc:
                 metrics.frames_rejected.labels("overloaded").inc()
                 await ws.send(messages.error("overloaded", str(exc), frame_id))
+                if route.ordered:
+                    closing = "overloaded: send it again"
+                    break
                 continue
             ctx.streams.frame(
                 route.stream_id, frame_id, received_us, frame.width, frame.height, frame.image
@@ -155,3 +174,5 @@ async def handle_ingest(ws: ServerConnection, route: Ingest, ctx: GatewayContext
         # Let in-flight deliveries finish so they are counted (acks to a closed socket are skipped).
         await pending.put(None)
         await acker
+        if closing:
+            await ws.close(CloseCode.TRY_AGAIN_LATER, closing)

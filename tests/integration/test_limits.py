@@ -39,18 +39,21 @@ async def test_a_stream_over_its_frame_rate_is_refused_frame_by_frame(
 ) -> None:
     gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="5")
     accepted = refused = 0
+    answered: list[int | None] = []
     started = time.monotonic()
     async with IngestClient(ws_url(gateway), "fast", ack=True) as cam:
         for frame_id in range(20):
             await cam.send(dog_jpeg, frame_id)
         for _ in range(20):
             try:
-                await cam.receive()
+                answered.append((await cam.receive()).frame_id)
                 accepted += 1
             except GatewayError as exc:
                 assert exc.code == "rate_limited", exc
+                answered.append(exc.frame_id)  # named, so a resending client can retry it
                 refused += 1
     elapsed = time.monotonic() - started
+    assert sorted(answered, key=lambda f: -1 if f is None else f) == list(range(20))
     # A bucket of one second's worth (5), refilled at 5/s while the frames went out.
     assert 5 <= accepted <= 5 + 5 * elapsed + 1 and refused == 20 - accepted
     assert (await asyncio.to_thread(limited, gateway))["rate_limited"] == refused
