@@ -113,8 +113,10 @@ def spawn(
     cwd: Path | str | None = None,
     new_session: bool = True,
     die_with_parent: bool = True,
+    inherit_output: bool = False,
 ) -> Child:
-    """Start ``argv`` with stdout and stderr to ``log_path`` (or nowhere).
+    """Start ``argv`` with stdout and stderr to ``log_path`` (or nowhere; or, with
+    ``inherit_output``, to this process's own stdout and stderr).
 
     ``env`` None inherits this process's environment. ``new_session`` keeps terminal
     signals (Ctrl-C) away from the child: the parent decides when and in which order its
@@ -128,8 +130,8 @@ def spawn(
         process = subprocess.Popen(
             _launch(argv, env, die_with_parent),
             stdin=subprocess.DEVNULL,
-            stdout=out if out is not None else subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
+            stdout=out if out is not None else None if inherit_output else subprocess.DEVNULL,
+            stderr=None if inherit_output and out is None else subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=new_session,

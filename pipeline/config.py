@@ -125,6 +125,11 @@ class TopicSettings:
         "vae.frames.dlq",
         "Dead-letter topic: frame records a worker can never process, with the reason.",
     )
+    sink_dead_letters: str = setting(
+        "vae.sinks.dlq",
+        "Dead-letter topic of the sinks: events a webhook kept refusing, records a sink could "
+        "not read, with the reason.",
+    )
     frames_partitions: int = setting(
         12, "Partitions of the frames topic: the most workers that can share the load."
     )
@@ -164,6 +169,12 @@ class GatewaySettings:
 
     host: str = setting("0.0.0.0", "Interface to listen on.")
     port: int = setting(8080, "Port for WebSocket and HTTP (one port).")
+    processes: int = setting(
+        1,
+        "Gateway processes sharing the port (SO_REUSEPORT; the kernel spreads connections "
+        "over them): a parent starts them, restarts one that exits and stops them with it. "
+        "One per core; each serves every endpoint (README: Gateway processes).",
+    )
     max_frame_bytes: int = setting(
         2_097_152, "Largest accepted frame; a larger one is rejected with `frame_too_large`."
     )
@@ -236,6 +247,39 @@ class GatewaySettings:
         (),
         "Origins (scheme://host[:port]) whose pages may open WebSockets here, besides the "
         "gateway's own; `*` allows any. A browser handshake from another origin gets 403.",
+    )
+    events_index: int = setting(
+        100_000,
+        "Recent events the gateway finds by id for their snapshot and clip (an LRU: a lookup "
+        "or a newer record of an id refreshes it, the least recently used goes first, and "
+        "its media then get 404). About 0.4 kB each. Filled at start from what the events "
+        "topic still holds.",
+    )
+    media_concurrency: int = setting(
+        2,
+        "Snapshots and clips made at once, each on a thread of its own; a request over it "
+        "gets 503 with Retry-After at once (none waits).",
+    )
+    media_timeout_s: float = setting(
+        8.0,
+        "Longest a snapshot or clip may take (reading vae.frames, encoding); past it 503. "
+        "Must stay under VAE_GATEWAY_HANDSHAKE_TIMEOUT_S, which bounds every HTTP answer.",
+    )
+    clip_before_s: float = setting(
+        5.0, "Seconds of the stream before an event's start in its clip."
+    )
+    clip_after_s: float = setting(5.0, "Seconds of the stream after an event's end in its clip.")
+    clip_max_s: float = setting(
+        30.0,
+        "Longest clip, in capture time: a longer one is cut to this span around its best frame.",
+    )
+    clip_max_frames: int = setting(
+        300, "Most frames in one clip (it ends there): with the timeout, bounds a clip's work."
+    )
+    clip_max_width: int = setting(
+        1280,
+        "Clips of wider frames are scaled down to this width (encoding time grows with the "
+        "pixels); 0 keeps every frame's size.",
     )
 
 
@@ -428,6 +472,13 @@ class AnalyticsSettings:
     )
     session_timeout_s: float = setting(
         6.0, "Group session timeout: how soon a dead worker's streams move to another."
+    )
+    fetch_wait_ms: int = setting(
+        50,
+        "Longest a fetch of detections waits at the broker for new records. faust fixes "
+        "1500 ms, with which the embedded broker handed detections over in bursts (tracks "
+        "and events 0.4 s late at the median, up to 0.75 s); lower is fresher, at the cost "
+        "of more fetches while idle.",
     )
 
 
@@ -708,9 +759,28 @@ def validate(settings: Settings) -> None:
         )
     if not 0.0 <= settings.worker.gate_alpha <= 1.0:
         raise SettingsError("VAE_WORKER_GATE_ALPHA must be between 0 and 1")
+    if settings.gateway.processes < 1:
+        raise SettingsError("VAE_GATEWAY_PROCESSES must be at least 1")
+    if settings.gateway.processes > 1 and settings.gateway.port == 0:
+        raise SettingsError(
+            "VAE_GATEWAY_PROCESSES above 1 needs a fixed VAE_GATEWAY_PORT (0 would give each "
+            "process a port of its own)"
+        )
     if bool(settings.gateway.tls_cert) != bool(settings.gateway.tls_key):
         raise SettingsError(
             "VAE_GATEWAY_TLS_CERT and VAE_GATEWAY_TLS_KEY go together: set both, or neither"
+        )
+    gw = settings.gateway
+    if gw.handshake_timeout_s and gw.media_timeout_s >= gw.handshake_timeout_s:
+        raise SettingsError(
+            "VAE_GATEWAY_MEDIA_TIMEOUT_S must stay under VAE_GATEWAY_HANDSHAKE_TIMEOUT_S "
+            f"({gw.media_timeout_s} >= {gw.handshake_timeout_s}): an HTTP answer must be "
+            "sent before the handshake's time runs out"
+        )
+    if gw.media_concurrency < 1 or gw.clip_max_frames < 1 or gw.clip_max_s <= 0:
+        raise SettingsError(
+            "VAE_GATEWAY_MEDIA_CONCURRENCY and VAE_GATEWAY_CLIP_MAX_FRAMES must be at least 1, "
+            "VAE_GATEWAY_CLIP_MAX_S above 0"
         )
     if settings.topics.frames == settings.topics.detections:
         raise SettingsError("VAE_TOPICS_FRAMES and VAE_TOPICS_DETECTIONS must differ")

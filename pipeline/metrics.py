@@ -2,11 +2,26 @@
 
 Each service builds its metrics on its own registry, so tests can run several services
 in one process and /metrics shows only that service's series.
+
+Several gateway processes on one port (VAE_GATEWAY_PROCESSES) use prometheus_client's
+multiprocess mode: their parent sets ``PROMETHEUS_MULTIPROC_DIR``, every value lives in a
+file there, and /metrics on any of them sums every process's series (gauges of live
+processes only: ``livesum``).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # The *_created series double every counter's output and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -34,6 +49,7 @@ class GatewayMetrics:
         self.frames_produced = Counter(
             "vae_gateway_frames_produced", "Frames the broker acknowledged.", registry=r
         )
+        self._rejected: dict[str, Counter] = {}
         self.frames_rejected = Counter(
             "vae_gateway_frames_rejected",
             "Frames refused, by reason (the error code sent to the sender).",
@@ -76,11 +92,20 @@ class GatewayMetrics:
             "vae_gateway_producer_queue_depth",
             "Messages in the producer's local queue or in flight.",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.ingest_connections = Gauge(
-            "vae_gateway_ingest_connections", "Open ingest sockets.", registry=r
+            "vae_gateway_ingest_connections",
+            "Open ingest sockets.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.subscribers = Gauge("vae_gateway_subscribers", "Open subscribe sockets.", registry=r)
+        self.subscribers = Gauge(
+            "vae_gateway_subscribers",
+            "Open subscribe sockets.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.subscriber_dropped = Counter(
             "vae_gateway_subscriber_dropped",
             "Messages dropped from full subscriber queues (oldest first).",
@@ -114,11 +139,57 @@ class GatewayMetrics:
             "vae_gateway_frame_history_bytes",
             "Bytes of recent frames kept for viewers (VAE_GATEWAY_FRAME_HISTORY_MBYTES bounds it).",
             registry=r,
+            multiprocess_mode="livesum",
         )
+        self.events_indexed = Gauge(
+            "vae_gateway_events_indexed",
+            "Events the gateway finds by id for their snapshot and clip "
+            "(VAE_GATEWAY_EVENTS_INDEX bounds it; with several processes, each keeps its "
+            "own index and this is the smallest: those found whichever process answers).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.media_requests = Counter(
+            "vae_gateway_media_requests",
+            "Snapshot and clip requests, by kind (snapshot, clip) and HTTP status.",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.media_seconds = Histogram(
+            "vae_gateway_media_seconds",
+            "Time to make a snapshot or clip: reading vae.frames, drawing or encoding.",
+            ["kind"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.media_in_flight = Gauge(
+            "vae_gateway_media_in_flight",
+            "Snapshots and clips being made (VAE_GATEWAY_MEDIA_CONCURRENCY bounds it, per "
+            "gateway process).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+
+    def rejected(self, reason: str) -> Counter:
+        """vae_gateway_frames_rejected_total of one reason (bound once per reason: a camera
+        refused frame after frame costs no label lookup per frame)."""
+        child = self._rejected.get(reason)
+        if child is None:
+            child = self._rejected[reason] = self.frames_rejected.labels(reason)
+        return child
 
     def gc_paused(self, generation: int, seconds: float) -> None:
         """Where runtime.time_gc_pauses reports each collector pause."""
         self.gc_pause.labels(str(generation)).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves: this registry's, or every gateway process's summed."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, folder)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
 class WorkerMetrics:

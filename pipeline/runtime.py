@@ -68,22 +68,30 @@ def pid_rss_bytes(pid: int) -> int:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (children, their children, ...), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
+    """The processes ``pid`` started, theirs, and so on (Linux /proc; [] elsewhere)."""
+    found: list[int] = []
+    todo = [pid]
     while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
+        parent = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
     return found
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time of a process and every live process under it (a parent and its workers)."""
+    if pid is None:
+        return 0.0
+    return sum(pid_cpu_seconds(p) for p in (pid, *descendants(pid)))
 
 
 def time_gc_pauses(observe: Callable[[int, float], None]) -> Callable[[], None]:

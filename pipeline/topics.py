@@ -93,6 +93,7 @@ class EngineTopics:
     counts: Topic[CountsRecord]
     rules: Topic[RulesRecord]
     dead_letters: Topic[DeadLetterRecord]
+    sink_dead_letters: Topic[DeadLetterRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
         return (
@@ -103,6 +104,7 @@ class EngineTopics:
             self.counts,
             self.rules,
             self.dead_letters,
+            self.sink_dead_letters,
         )
 
     def names(self) -> tuple[str, ...]:
@@ -174,6 +176,18 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
                 "retention.ms": str(settings.dead_letters_retention_ms),
                 # a whole frame record and what is said about it
                 "max.message.bytes": str(settings.max_message_bytes + DEAD_LETTER_OVERHEAD),
+                "cleanup.policy": "delete",
+            },
+            key_of=_original_key,
+        ),
+        # The sinks' (connectors/sinks): an event or counts record they gave up on.
+        sink_dead_letters=Topic(
+            settings.sink_dead_letters,
+            schemas.DEAD_LETTER,
+            1,
+            settings.replication_factor,
+            {
+                "retention.ms": str(settings.dead_letters_retention_ms),
                 "cleanup.policy": "delete",
             },
             key_of=_original_key,

@@ -131,10 +131,11 @@ data "aws_iam_policy_document" "analytics" {
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
     resources = [local.detections_arn, local.rules_arn]
   }
+  # The rules: a rules file's, published when they are the latest (README: Analytics).
   statement {
     sid       = "ProduceResults"
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-    resources = [local.tracks_arn, local.events_arn, local.counts_arn]
+    resources = [local.tracks_arn, local.events_arn, local.counts_arn, local.rules_arn]
   }
   # faust creates, reads and writes its changelog and leader topics itself.
   statement {

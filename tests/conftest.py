@@ -179,6 +179,7 @@ def _new_stack(bootstrap: str, tmp_path: Path) -> Stack:
         "VAE_TOPICS_COUNTS": f"counts-{suffix}",
         "VAE_TOPICS_RULES": f"rules-{suffix}",
         "VAE_TOPICS_DEAD_LETTERS": f"dlq-{suffix}",
+        "VAE_TOPICS_SINK_DEAD_LETTERS": f"sink-dlq-{suffix}",
         "VAE_ANALYTICS_GROUP_ID": f"analytics-{suffix}",
         # The embedded broker completes a group join only after the rebalance timeout.
         "VAE_WORKER_MAX_POLL_INTERVAL_MS": "6000",

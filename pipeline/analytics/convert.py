@@ -20,6 +20,9 @@ def frame_in(record: DetectionsRecord) -> FrameIn:
             Detected(o["class_id"], o["label"], o["score"], (o["x1"], o["y1"], o["x2"], o["y2"]))
             for o in record["objects"]
         ],
+        # Records from a worker older than these fields say nothing: -1.
+        frame_partition=record.get("frame_partition", -1),
+        frame_offset=record.get("frame_offset", -1),
     )
 
 

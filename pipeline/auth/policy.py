@@ -6,6 +6,12 @@ subscribe and events sockets (a ``*`` subscription is filtered to the streams th
 see), ``subscribe:`` for a stream's frames and counts, ``admin`` for the rules (reading and
 saving them), ``metrics`` for /metrics; an endpoint not named here needs ``admin``. No token
 or a bad one: 401; a good token without the scope: 403.
+
+An event's snapshot and clip show its stream, which is known only once the event id is
+looked up: the door lets in a token that may watch some stream, and the handler then asks
+``may_see_event``; an event of a stream the token may not watch is answered exactly as an
+unknown id (404), so a token learns nothing of other streams' events, not even that they
+exist.
 """
 
 from __future__ import annotations
@@ -15,7 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.auth.scopes import Grant
 from pipeline.auth.tokens import AuthError, Verifier
-from pipeline.protocol.routes import BadRequest, Events, Http, Ingest, Route, RulesEdit, Subscribe
+from pipeline.protocol.routes import (
+    BadRequest,
+    EventMedia,
+    Events,
+    Http,
+    Ingest,
+    Route,
+    RulesEdit,
+    Subscribe,
+)
 
 OPEN_HTTP = frozenset({"healthz", "readyz", "static"})
 
@@ -57,6 +72,8 @@ def allows(grant: Grant, target: Route) -> bool:
         return all(grant.may_subscribe(s) for s in target.streams)
     if isinstance(target, RulesEdit):  # changes what every analytics worker counts
         return grant.admin
+    if isinstance(target, EventMedia):  # the stream is checked after the lookup
+        return grant.may_subscribe_some()
     if isinstance(target, Http):
         if target.name in OPEN_HTTP:
             return True
@@ -68,6 +85,11 @@ def allows(grant: Grant, target: Route) -> bool:
             return grant.may_subscribe(target.stream_id)
         return grant.admin
     return grant.admin  # an endpoint this policy does not know: admins only
+
+
+def may_see_event(grant: Grant, stream_id: str) -> bool:
+    """Whether ``grant`` may see the snapshot and clip of an event of ``stream_id``."""
+    return grant.may_subscribe(stream_id)
 
 
 def decide(verifier: Verifier | None, target: Route, token: str | None) -> Grant | Refused:

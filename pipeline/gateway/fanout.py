@@ -66,22 +66,35 @@ class FanoutHub:
     def __init__(self) -> None:
         self._by_stream: dict[str, set[Subscriber]] = {}
         self._everything: set[Subscriber] = set()
+        # Called when the set of named streams changes (the gateway's siblings hear of it).
+        self.on_watch_change: Callable[[], None] | None = None
 
     def add(self, subscriber: Subscriber) -> None:
         if subscriber.streams is None:
             self._everything.add(subscriber)
             return
+        new = False
         for stream in subscriber.streams:
-            self._by_stream.setdefault(stream, set()).add(subscriber)
+            members = self._by_stream.get(stream)
+            if members is None:
+                members = self._by_stream[stream] = set()
+                new = True
+            members.add(subscriber)
+        if new and self.on_watch_change is not None:
+            self.on_watch_change()
 
     def remove(self, subscriber: Subscriber) -> None:
         self._everything.discard(subscriber)
+        gone = False
         for stream in subscriber.streams or ():
             members = self._by_stream.get(stream)
             if members is not None:
                 members.discard(subscriber)
                 if not members:
                     del self._by_stream[stream]
+                    gone = True
+        if gone and self.on_watch_change is not None:
+            self.on_watch_change()
 
     def publish(self, stream_id: str, message: str) -> tuple[int, int]:
         """Offer a message to everyone interested; return (delivered to, dropped by)."""
@@ -98,6 +111,10 @@ class FanoutHub:
     def watches(self, stream_id: str) -> bool:
         """Whether a subscriber named this stream (a `*` subscriber watches none in particular)."""
         return stream_id in self._by_stream
+
+    def watched(self) -> list[str]:
+        """Every stream a subscriber named."""
+        return sorted(self._by_stream)
 
     def __len__(self) -> int:
         unique = set(self._everything)

@@ -37,7 +37,7 @@ class FrameHistory:
     ) -> None:
         self.depth = depth
         self.max_bytes = max_bytes
-        self._watched = watched
+        self.watched = watched  # replaced when sibling processes watch streams too
         self._streams: dict[str, deque[HeldFrame]] = {}
         # Every held frame by insertion sequence: the oldest of all is evicted first.
         self._order: OrderedDict[int, str] = OrderedDict()
@@ -52,7 +52,7 @@ class FrameHistory:
         """Keep a frame if someone watches its stream; forget a stream nobody watches now."""
         if not self.enabled:
             return
-        if not self._watched(stream_id):
+        if not self.watched(stream_id):
             if stream_id in self._streams:
                 self.drop(stream_id)
             return

@@ -11,12 +11,13 @@ from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from pipeline.auth.scopes import Grant
 from pipeline.gateway.context import GatewayContext
+from pipeline.gateway.streams import merge_summaries
 from pipeline.protocol.routes import BadRequest, Http, Route, RulesEdit
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def http_response(
     if isinstance(target, RulesEdit) and not is_upgrade(request):
         if not ctx.rules.text:
             return response(404, "no rules saved through the gateway yet\n")
+        if target.json:
+            return response(200, ctx.rules.as_json(), "application/json")
         return response(200, ctx.rules.text, "application/yaml; charset=utf-8")
     if not isinstance(target, Http):
         if is_upgrade(request):
@@ -121,7 +124,7 @@ def http_response(
     if target.name == "metrics":
         ctx.metrics.producer_queue.set(len(ctx.producer))
         ctx.metrics.frame_history_bytes.set(ctx.history.bytes)
-        return response(200, generate_latest(ctx.metrics.registry), CONTENT_TYPE_LATEST)
+        return response(200, ctx.metrics.exposition(), CONTENT_TYPE_LATEST)
     if target.name == "streams":
         # now_us: the gateway's clock, so a viewer can judge staleness and latency without
         # trusting its own clock.
@@ -149,3 +152,44 @@ def http_response(
             return response(404, f"not found: {target.file}\n")
         return response(200, found[0], found[1])
     return response(404, "not found\n")
+
+
+# What a process may hold for another: asked of the siblings when it is not held here.
+PEERED = frozenset({"frame", "latest", "streams"})
+
+
+def asks_peers(target: Route, ctx: GatewayContext) -> bool:
+    """Whether the answer may live in a sibling process (VAE_GATEWAY_PROCESSES > 1)."""
+    return ctx.peers is not None and isinstance(target, Http) and target.name in PEERED
+
+
+async def peered_response(target: Http, ctx: GatewayContext, grant: Grant) -> Response:
+    """``http_response`` for the frame, latest-frame and stream-list endpoints when the
+    frames of a stream may be held by another gateway process of this port."""
+    peers = ctx.peers
+    assert peers is not None
+    sid = target.stream_id or ""
+    if target.name == "frame" and target.frame_id is not None:
+        held = ctx.history.get(sid, target.frame_id)
+        if held is not None:
+            return frame_response(held.image, held.frame_id, held.ts_us)
+        remote = await peers.frame(sid, target.frame_id)
+        if remote is None:
+            return response(404, f"frame {target.frame_id} of {sid!r} is not held\n")
+        return frame_response(remote.image, remote.frame_id, remote.ts_us)
+    if target.name == "latest":
+        remote = await peers.latest(sid)
+        stream = ctx.streams.get(sid)
+        if (
+            stream is not None
+            and stream.image
+            and (remote is None or stream.frame_ts_us >= remote.ts_us)
+        ):
+            return frame_response(stream.image, stream.frame_id, stream.frame_ts_us)
+        if remote is None:
+            return response(404, f"no frame received for stream {sid!r}\n")
+        return frame_response(remote.image, remote.frame_id, remote.ts_us)
+    summaries = merge_summaries([*ctx.streams.summaries(), *await peers.streams()])
+    visible = [s for s in summaries if grant.may_subscribe(str(s["stream_id"]))]
+    listing = {"now_us": time.time_ns() // 1000, "streams": visible}
+    return response(200, json.dumps(listing, separators=(",", ":")), "application/json")

@@ -14,6 +14,7 @@ from websockets.http11 import Request
 
 from pipeline.auth.policy import token_of
 from pipeline.config import GatewaySettings
+from pipeline.gateway.connection import GatewayConnection
 from pipeline.metrics import GatewayMetrics
 
 
@@ -98,12 +99,12 @@ class Limits:
         cap = self.settings.max_subscribers_per_token
         return bool(cap) and self.per_token[token_key] >= cap
 
-    def connection_class(self) -> type[ServerConnection]:
-        """A ServerConnection that counts itself open and closed, and its bad handshakes."""
+    def connection_class(self) -> type[GatewayConnection]:
+        """A connection that counts itself open and closed, and its bad handshakes."""
         limits = self
         timeout = self.settings.handshake_timeout_s
 
-        class LimitedConnection(ServerConnection):
+        class LimitedConnection(GatewayConnection):
             peer = "?"
             opened = 0.0
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext
-from pipeline.kafka.tail import TopicTail
+from pipeline.kafka.tail import Follow
 from pipeline.protocol import messages
 from pipeline.serde import SchemaIds
 from pipeline.topics import engine_topics
@@ -22,10 +22,10 @@ class Outgoing(NamedTuple):
     text: str
 
 
-def start_results_feed(
+def results_feed(
     settings: Settings, ids: SchemaIds, ctx: GatewayContext, loop: asyncio.AbstractEventLoop
-) -> TopicTail[Outgoing]:
-    """Follow the detections topic and publish each record to the hub."""
+) -> Follow[Outgoing]:
+    """The detections topic, each record published to the hub."""
     decoder = engine_topics(settings.topics).detections.reader(ids)
 
     def handle(_key: bytes | None, value: bytes) -> Outgoing:
@@ -55,6 +55,4 @@ def start_results_feed(
         with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
             loop.call_soon_threadsafe(publish, batch)
 
-    tail = TopicTail(settings.kafka, settings.topics.detections, handle, deliver)
-    tail.start()
-    return tail
+    return Follow(settings.topics.detections, handle, deliver)

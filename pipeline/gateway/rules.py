@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import time
-from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -20,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from pipeline.config import Settings
 from pipeline.gateway.context import GatewayContext
 from pipeline.kafka.producer import DeliveryFailed
-from pipeline.kafka.tail import TopicTail
+from pipeline.kafka.tail import Follow
 from pipeline.protocol import messages
 from pipeline.protocol.rules import RulesError, parse_rules
 from pipeline.serde import RulesRecord, SchemaIds
@@ -53,10 +52,10 @@ async def handle_rules(ws: ServerConnection, ctx: GatewayContext) -> None:
             await ws.send(json.dumps({"type": "rules_saved", "streams": len(rules.streams)}))
 
 
-def start_rules_feed(
+def rules_feed(
     settings: Settings, ids: SchemaIds, ctx: GatewayContext, loop: asyncio.AbstractEventLoop
-) -> TopicTail[Any]:
-    """Follow the rules topic from its start: the last record is the rules in force."""
+) -> Follow[str]:
+    """The rules topic, from its start: the last record is the rules in force."""
     decoder = engine_topics(settings.topics).rules.reader(ids)
 
     def handle(_key: bytes | None, value: bytes) -> str:
@@ -69,6 +68,4 @@ def start_rules_feed(
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(publish, batch)
 
-    tail = TopicTail(settings.kafka, settings.topics.rules, handle, deliver, from_start=True)
-    tail.start()
-    return tail
+    return Follow(settings.topics.rules, handle, deliver, from_start=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import weakref
-from typing import Any
+from collections.abc import Awaitable
 
 from websockets import http11
 from websockets.asyncio.server import ServerConnection, serve
@@ -17,33 +18,55 @@ from websockets.http11 import Request, Response
 from pipeline.auth.scopes import Grant
 from pipeline.config import Settings
 from pipeline.gateway.access import Door, build_verifier, tls_context
-from pipeline.gateway.analytics_feed import start_analytics_feeds
+from pipeline.gateway.analytics_feed import analytics_feeds
+from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext, RulesState
+from pipeline.gateway.event_index import EventIndex
 from pipeline.gateway.fanout import FanoutHub
 from pipeline.gateway.frame_history import FrameHistory
-from pipeline.gateway.http import StaticFiles, http_response, is_upgrade, response
+from pipeline.gateway.http import (
+    StaticFiles,
+    asks_peers,
+    http_response,
+    is_upgrade,
+    peered_response,
+    response,
+)
 from pipeline.gateway.ingest import handle_ingest
 from pipeline.gateway.limits import Limits, peer_of, token_key
-from pipeline.gateway.results import start_results_feed
-from pipeline.gateway.rules import handle_rules, start_rules_feed
+from pipeline.gateway.media import MediaService
+from pipeline.gateway.peers import Holdings, PeerFrame, Peers
+from pipeline.gateway.processes import PeerInfo, supervise
+from pipeline.gateway.results import results_feed
+from pipeline.gateway.rules import handle_rules, rules_feed
 from pipeline.gateway.streams import StreamRegistry
 from pipeline.gateway.subscribe import handle_subscribe
 from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics, missing_topics
 from pipeline.kafka.producer import AsyncProducer
 from pipeline.kafka.registry import schema_ids_from
-from pipeline.kafka.tail import TopicTail
+from pipeline.kafka.tail import Tail
 from pipeline.metrics import GatewayMetrics
 from pipeline.protocol import messages
-from pipeline.protocol.routes import BadRequest, Events, Ingest, Route, RulesEdit, Subscribe, route
+from pipeline.protocol.routes import (
+    BadRequest,
+    EventMedia,
+    Events,
+    Http,
+    Ingest,
+    Route,
+    RulesEdit,
+    Subscribe,
+    route,
+)
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
 log = logging.getLogger(__name__)
 
 
-async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
-    """Ready = the broker answers, both topics exist, and the results feed is positioned."""
+async def _watch_readiness(ctx: GatewayContext, tail: Tail) -> None:
+    """Ready = the broker answers, the topics exist, and the feeds are positioned."""
     loop = asyncio.get_running_loop()
     wanted = engine_topics(ctx.settings.topics).all()
     state = ctx.readiness
@@ -54,11 +77,14 @@ async def _watch_readiness(ctx: GatewayContext, tail: TopicTail[Any]) -> None:
             if missing:
                 state.ready, state.reason = False, f"topics missing: {', '.join(missing)}"
             elif not tail.ready.is_set():
-                state.ready, state.reason = False, "detections feed not positioned yet"
+                state.ready, state.reason = False, "feeds not positioned yet"
             else:
                 state.ready, state.reason = True, "ready"
         except Exception as exc:  # any broker error means "not ready", with the reason shown
             state.ready, state.reason = False, f"broker unreachable: {exc}"
+        # Gauges read from state (fresh at every scrape of any process, also with several).
+        ctx.metrics.producer_queue.set(len(ctx.producer))
+        ctx.metrics.frame_history_bytes.set(ctx.history.bytes)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.closing.wait(), 2.0 if state.ready else 0.25)
     state.ready, state.reason = False, "shutting down"
@@ -71,8 +97,45 @@ def apply_request_head_limits(max_line_bytes: int, max_headers: int) -> None:
     http11.MAX_NUM_HEADERS = max_headers
 
 
-async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
-    """Run a gateway until ``stop`` is set, then drain sockets and flush the producer."""
+def _holdings(ctx: GatewayContext) -> Holdings:
+    """What this process shows its sibling processes: held frames, latest frames, streams."""
+
+    def frame(stream_id: str, frame_id: int) -> PeerFrame | None:
+        held = ctx.history.get(stream_id, frame_id)
+        return None if held is None else PeerFrame(held.frame_id, held.ts_us, held.image)
+
+    def latest(stream_id: str) -> PeerFrame | None:
+        state = ctx.streams.get(stream_id)
+        if state is None or not state.image:
+            return None
+        return PeerFrame(state.frame_id, state.frame_ts_us, state.image)
+
+    return Holdings(frame, latest, ctx.streams.summaries, ctx.hub.watched)
+
+
+async def _start_peers(ctx: GatewayContext, peer: PeerInfo) -> Peers:
+    """Join the sibling processes (VAE_GATEWAY_PROCESSES): watched streams, frames."""
+    peers = Peers(peer.index, [peer.socket(i) for i in range(peer.count)], _holdings(ctx))
+    await peers.start()
+    ctx.peers, ctx.process = peers, peer.index
+    ctx.hub.on_watch_change = peers.watched_changed
+    local = ctx.hub.watches
+    ctx.history.watched = lambda stream_id: local(stream_id) or peers.watches(stream_id)
+    try:
+        async with asyncio.timeout(10.0):
+            await peers.connected()
+    except TimeoutError:  # they start together; go on, the links keep retrying
+        log.warning("gateway process %d: not every sibling answers yet", peer.index)
+    return peers
+
+
+async def serve_gateway(
+    settings: Settings, stop: asyncio.Event, peer: PeerInfo | None = None
+) -> None:
+    """Run a gateway until ``stop`` is set, then drain sockets and flush the producer.
+
+    ``peer``: this process is one of VAE_GATEWAY_PROCESSES on the port (SO_REUSEPORT).
+    """
     loop = asyncio.get_running_loop()
     gw = settings.gateway
     verifier = await loop.run_in_executor(None, build_verifier, settings.auth)
@@ -103,7 +166,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         streams=StreamRegistry(gw.latest_frames),
         history=FrameHistory(gw.frame_history, gw.frame_history_mbytes * 1_048_576, hub.watches),
         rules=RulesState(await loop.run_in_executor(None, topics.rules.writer, ids)),
+        event_index=EventIndex(gw.events_index),
     )
+    media = MediaService(ctx, ids)
     static = StaticFiles(gw.web_root)
     door = Door(verifier, gw.allowed_origins, ctx.metrics)
     limits = Limits(gw, ctx.metrics)
@@ -118,9 +183,17 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     )
     tune_gc_for_many_connections(gw.gc_young_threshold)
     untime_gc = time_gc_pauses(ctx.metrics.gc_paused)
-    tail = start_results_feed(settings, ids, ctx, loop)
-    analytics_tails = [*start_analytics_feeds(settings, ids, ctx, loop)]
-    analytics_tails.append(start_rules_feed(settings, ids, ctx, loop))
+    # One consumer follows every topic the gateway serves (one stream of fetches).
+    tail = Tail(
+        settings.kafka,
+        [
+            results_feed(settings, ids, ctx, loop),
+            *analytics_feeds(settings, ids, ctx, loop),
+            rules_feed(settings, ids, ctx, loop),
+        ],
+    )
+    tail.start()
+    peers = await _start_peers(ctx, peer) if peer is not None else None
     watcher = asyncio.create_task(_watch_readiness(ctx, tail))
 
     async def handler(ws: ServerConnection) -> None:
@@ -141,7 +214,7 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     async def _serve(ws: ServerConnection, target: Route, grant: Grant | None) -> None:
         if grant is None:  # every handshake passes the door first; never reached
             await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
-        elif isinstance(target, Ingest):
+        elif isinstance(target, Ingest) and isinstance(ws, GatewayConnection):
             await handle_ingest(ws, target, ctx)
         elif isinstance(target, Subscribe | Events):
             await handle_subscribe(ws, target, ctx, grant)
@@ -153,7 +226,9 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         else:
             await ws.close(CloseCode.POLICY_VIOLATION, "not a WebSocket endpoint")
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(
+        connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         over = limits.connection_over(peer_of(connection))
         if over is not None:
             limits.refuse(over)
@@ -167,13 +242,26 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
+        if isinstance(target, EventMedia) and not upgrade:
+            # Read back from vae.frames off the loop: any process can answer (each keeps
+            # its own event index, filled from the events topic).
+            return media.respond(target, checked)
+        if isinstance(target, Http) and asks_peers(target, ctx):
+            return peered_response(target, ctx, checked)
         return http_response(request, target, ctx, static, checked)
+
+    def process_response(
+        _connection: ServerConnection, _request: Request, answer: Response
+    ) -> None:
+        answer.headers["X-Gateway-Process"] = str(ctx.process)
 
     async with serve(
         handler,
         gw.host,
         gw.port,
         process_request=process_request,
+        process_response=process_response if peer is not None else None,
+        reuse_port=peer is not None,  # the sibling processes listen on the same port
         ssl=tls,  # https:// and wss:// on the same port when a certificate is set
         # Oversize frames up to twice the limit are read and refused with an error
         # message (the socket stays open); beyond that websockets closes with 1009.
@@ -192,26 +280,31 @@ async def serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
         server.close(close_connections=True)
         await server.wait_closed()
     await watcher
+    if peers is not None:
+        await peers.stop()
     if refresher is not None:
         await refresher
+    media.close()
     undelivered = await loop.run_in_executor(None, producer.close, 10.0)
     if undelivered:
         log.warning("%d frames were still undelivered at shutdown", undelivered)
     tail.stop()
-    for analytics_tail in analytics_tails:
-        analytics_tail.stop()
     untime_gc()
 
 
-def run_gateway(settings: Settings) -> None:
-    """Entry point of `vae gateway`: uvloop, signal handling, serve until SIGINT/SIGTERM."""
+def run_gateway(settings: Settings) -> int:
+    """Entry point of `vae gateway`: uvloop, signal handling, serve until SIGINT/SIGTERM;
+    with VAE_GATEWAY_PROCESSES above 1, the parent of that many gateway processes."""
+    peer = PeerInfo.from_env(os.environ)
+    if peer is None and settings.gateway.processes > 1:
+        return supervise(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_gateway(settings, stop)
+        await serve_gateway(settings, stop, peer)
 
     try:
         import uvloop
@@ -219,3 +312,4 @@ def run_gateway(settings: Settings) -> None:
         uvloop.run(main())
     except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we ship
         asyncio.run(main())
+    return 0

@@ -82,3 +82,26 @@ class StreamRegistry:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+
+def merge_summaries(summaries: list[dict[str, int | str]]) -> list[dict[str, int | str]]:
+    """One summary per stream from several gateway processes' (VAE_GATEWAY_PROCESSES): the
+    frame fields of the process with the newest frame, frames received added up, the
+    detection fields of the newest detections (every process follows all of them)."""
+    merged: dict[str, dict[str, int | str]] = {}
+    for summary in summaries:
+        stream_id = str(summary["stream_id"])
+        held = merged.get(stream_id)
+        if held is None:
+            merged[stream_id] = dict(summary)
+            continue
+        frames = int(held["frames"]) + int(summary["frames"])
+        if int(summary["frame_ts_us"]) > int(held["frame_ts_us"]):
+            for field in ("frame_id", "frame_ts_us", "width", "height"):
+                held[field] = summary[field]
+        if int(summary["detections_ts_us"]) > int(held["detections_ts_us"]):
+            for field in ("detections_ts_us", "detections_frame_id"):
+                held[field] = summary[field]
+        held["detections"] = max(int(held["detections"]), int(summary["detections"]))
+        held["frames"] = frames
+    return [merged[k] for k in sorted(merged)]

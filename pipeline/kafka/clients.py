@@ -106,8 +106,10 @@ def consumer_config(
     max_poll_interval_ms: int = 300_000,
     session_timeout_ms: int = 45_000,
     manual_offsets: bool = True,
+    auto_commit: bool = True,
 ) -> dict[str, Any]:
-    """A group consumer; with manual_offsets, only offsets the app stores get committed."""
+    """A group consumer; with manual_offsets, only offsets the app stores get committed;
+    without auto_commit, only what the app commits itself (synchronously, after its write)."""
     conf = common_config(kafka, role)
     conf.update(
         {
@@ -117,7 +119,7 @@ def consumer_config(
             "max.poll.interval.ms": max_poll_interval_ms,
             "session.timeout.ms": session_timeout_ms,
             "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
-            "enable.auto.commit": True,
+            "enable.auto.commit": auto_commit,
             "auto.commit.interval.ms": 1000,
             "enable.auto.offset.store": not manual_offsets,
             "enable.partition.eof": False,

@@ -14,6 +14,12 @@ RULES_PATH = "/v1/rules"
 STREAMS_PATH = "/v1/streams"
 FRAMES_INFIX = "/frames/"
 FRAME_PATH_RULE = "/v1/streams/{stream_id}/frames/{frame_id}.jpg with a frame_id of 0 or more"
+EVENT_MEDIA = {"snapshot.jpg": "snapshot", "clip.mp4": "clip"}
+EVENT_MEDIA_RULE = (
+    "/v1/events/{event_id}/snapshot.jpg[?boxes=0][&crop=1] or /v1/events/{event_id}/clip.mp4, "
+    "with an event_id of 1-128 characters from A-Z a-z 0-9 . _ : -"
+)
+_EVENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,10 @@ class Events:
 
 @dataclass(frozen=True, slots=True)
 class RulesEdit:
-    """/v1/rules: GET the analytics rules in force; over a WebSocket, save new ones."""
+    """/v1/rules[?format=json]: GET the analytics rules in force (YAML, or JSON for clients
+    without a YAML parser); over a WebSocket, save new ones."""
+
+    json: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,17 @@ class Http:
 
 
 @dataclass(frozen=True, slots=True)
+class EventMedia:
+    """GET /v1/events/{event_id}/snapshot.jpg or clip.mp4: an event's frame or clip, read
+    back from the frames topic. Its stream is known only once the id is looked up."""
+
+    event_id: str
+    kind: str  # snapshot | clip
+    boxes: bool = True  # snapshot: draw the event's box and label
+    crop: bool = False  # snapshot: only the box, with a small margin
+
+
+@dataclass(frozen=True, slots=True)
 class BadRequest:
     """A path that names an endpoint with an unusable parameter."""
 
@@ -68,9 +88,10 @@ class BadRequest:
     websocket: bool
 
 
-Route = Ingest | Subscribe | Events | RulesEdit | Http | BadRequest
+Route = Ingest | Subscribe | Events | RulesEdit | Http | EventMedia | BadRequest
 
 _TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no"}
 
 
 def route(path: str) -> Route:
@@ -90,10 +111,12 @@ def route(path: str) -> Route:
     if target == SUBSCRIBE_PATH:
         return _subscribe(query)
     if target == RULES_PATH:
-        return RulesEdit()
+        return RulesEdit(json=query.get("format", [""])[-1].lower() == "json")
     if target == EVENTS_PATH:
         chosen = _subscribe(query)
         return Events(chosen.streams) if isinstance(chosen, Subscribe) else chosen
+    if target.startswith(EVENTS_PATH + "/"):
+        return _event_media(target, query)
     if target in ("/healthz", "/readyz", "/metrics"):
         return Http(target[1:])
     if target == STREAMS_PATH:
@@ -126,6 +149,25 @@ def _frame(target: str) -> Route:
         return Http("frame", stream_id=check_stream_id(unquote(raw_id)), frame_id=int(number))
     except BadStreamId as exc:
         return BadRequest(400, str(exc), websocket=False)
+
+
+def _event_media(target: str, query: dict[str, list[str]]) -> Route:
+    """GET /v1/events/{event_id}/snapshot.jpg or clip.mp4."""
+    raw_id, _, name = target[len(EVENTS_PATH) + 1 :].partition("/")
+    event_id = unquote(raw_id)
+    kind = EVENT_MEDIA.get(name)
+    valid_id = 0 < len(event_id) <= 128 and set(event_id) <= _EVENT_ID_CHARS
+    if kind is None or not valid_id:
+        return BadRequest(400, f"bad event media path {target!r}: use {EVENT_MEDIA_RULE}", False)
+    flags = {}
+    for flag, default in (("boxes", True), ("crop", False)):
+        value = query.get(flag, ["1" if default else "0"])[-1].lower()
+        if value not in _TRUE | _FALSE:
+            return BadRequest(400, f"{flag}={value!r}: use {flag}=1 or {flag}=0", False)
+        flags[flag] = value in _TRUE
+    if kind == "clip" and ("boxes" in query or "crop" in query):
+        return BadRequest(400, "clip.mp4 takes no boxes or crop (the snapshot does)", False)
+    return EventMedia(event_id, kind, boxes=flags["boxes"], crop=flags["crop"])
 
 
 def _subscribe(query: dict[str, list[str]]) -> Route:

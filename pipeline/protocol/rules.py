@@ -119,6 +119,20 @@ def parse_rules(text: str) -> Rules:
     return Rules(tuple(_stream(str(k), v, f'streams."{k}"') for k, v in streams.items()))
 
 
+def rules_document(text: str) -> dict[str, Any]:
+    """The rules document as JSON-ready data, for clients without a YAML parser (the viewer).
+
+    Stream patterns become a list in document order (``{"pattern": glob, ...its keys}``), so
+    the order that decides which pattern applies survives JSON; each entry keeps exactly the
+    keys written (no defaults filled in), so a client can add a rule and save the document
+    back without changing the rest. Raises RulesError as parse_rules does.
+    """
+    parse_rules(text)  # validated first: what follows only reshapes a good document
+    document = yaml.safe_load(text) or {}
+    streams = document.get("streams") or {}
+    return {"streams": [{"pattern": str(k), **(v or {})} for k, v in streams.items()]}
+
+
 def dump_rules(rules: Rules) -> str:
     """YAML text that parse_rules reads back to the same rules (for saving from the API)."""
     streams: dict[str, Any] = {}

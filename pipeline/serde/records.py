@@ -61,6 +61,8 @@ class DetectionsRecord(TypedDict):
     timings: StageTimings
     objects: list[DetectedObjectRecord]
     inferred: bool  # False: gated, the objects are the stream's last inferred frame's
+    frame_partition: int  # where the frame sits in the frames topic; -1 unknown
+    frame_offset: int
 
 
 # --- builders: the one place each record is assembled --------------------------------
@@ -167,9 +169,12 @@ def detections_record(
     worker: str,
     timings: StageTimings,
     inferred: bool = True,
+    frame_partition: int = -1,
+    frame_offset: int = -1,
 ) -> DetectionsRecord:
-    """The detections of one frame, carrying the frame's identity and times; ``inferred``
-    False when motion gating carried ``objects`` over from an earlier frame."""
+    """The detections of one frame, carrying the frame's identity and times and where it
+    sits in the frames topic; ``inferred`` False when motion gating carried ``objects``
+    over from an earlier frame."""
     return {
         "stream_id": frame["stream_id"],
         "frame_id": frame["frame_id"],
@@ -183,6 +188,8 @@ def detections_record(
         "timings": timings,
         "objects": objects,
         "inferred": inferred,
+        "frame_partition": frame_partition,
+        "frame_offset": frame_offset,
     }
 
 

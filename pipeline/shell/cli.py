@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
+from connectors.sinks.options import MqttOptions, PostgresOptions, SinkOptions, WebhookOptions
 from loadgen.options import FRAME_OPTIONS, PACE_OPTIONS, LoadgenError, LoadgenOptions
 from pipeline import config
 from pipeline.logs import setup_logging
@@ -123,8 +124,7 @@ def _gateway(run: Invocation) -> int:
     from pipeline.kafka.admin import wait_for_broker
 
     wait_for_broker(run.settings.kafka, timeout=run.options(WaitOptions).wait)
-    run_gateway(run.settings)
-    return 0
+    return run_gateway(run.settings)
 
 
 def _worker(run: Invocation) -> int:
@@ -186,6 +186,36 @@ def _cameras(run: Invocation) -> int:
     from connectors.cameras.runner import run_cameras
 
     return run_cameras(run.options(CamerasOptions), run.settings.client.gateway_url)
+
+
+def _sink(run: Invocation, destination: Any) -> int:
+    from connectors.sinks.base import run_sink
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.topics import engine_topics
+
+    settings = run.settings
+    wait_for_broker(settings.kafka, timeout=run.options(WaitOptions).wait)
+    if settings.topics.create:
+        ensure_topics(settings.kafka, engine_topics(settings.topics).all())
+    return run_sink(settings, run.options(SinkOptions), destination)
+
+
+def _sink_postgres(run: Invocation) -> int:
+    from connectors.sinks.postgres import PostgresSink
+
+    return _sink(run, PostgresSink(run.options(PostgresOptions)))
+
+
+def _sink_mqtt(run: Invocation) -> int:
+    from connectors.sinks.mqtt import MqttSink
+
+    return _sink(run, MqttSink(run.options(MqttOptions)))
+
+
+def _sink_webhook(run: Invocation) -> int:
+    from connectors.sinks.webhook import WebhookSink
+
+    return _sink(run, WebhookSink(run.options(WebhookOptions)))
 
 
 def _loadgen(run: Invocation) -> int:
@@ -315,6 +345,7 @@ def _bench_gateway(run: Invocation) -> int:
         Path(bench.plot) if bench.plot else None,
         "vae bench gateway " + " ".join(sys.argv[3:]),
         bench.storage,
+        bench.process_counts(),
     )
 
 
@@ -401,6 +432,30 @@ COMMANDS: tuple[Command, ...] = (
         _cameras,
         ("client", "log"),
         ((CamerasOptions, None),),
+    ),
+    Command(
+        "sink postgres",
+        "Write the analytics' events and counts (and detections) into PostgreSQL: tables "
+        "created and migrated, upserts by key, offsets committed after the COMMIT.",
+        _sink_postgres,
+        (*SERVICE, "log"),
+        ((PostgresOptions, None), (SinkOptions, None), (WaitOptions, None)),
+    ),
+    Command(
+        "sink mqtt",
+        "Publish the analytics' events (<prefix>/events) and live counts (retained, "
+        "<prefix>/<stream>/<rule>/<label>/...) to an MQTT broker, QoS 1.",
+        _sink_mqtt,
+        (*SERVICE, "log"),
+        ((MqttOptions, None), (SinkOptions, None), (WaitOptions, None)),
+    ),
+    Command(
+        "sink webhook",
+        "POST each event and count as signed JSON (Idempotency-Key, X-VAE-Signature) to a "
+        "URL; retried with backoff; refused ones go to the sinks' dead-letter topic.",
+        _sink_webhook,
+        (*SERVICE, "log"),
+        ((WebhookOptions, None), (SinkOptions, None), (WaitOptions, None)),
     ),
     Command(
         "loadgen",
@@ -493,6 +548,7 @@ COMMANDS: tuple[Command, ...] = (
 GROUP_HELP = {
     "bench": "Benchmarks (see docs/benchmarks.md).",
     "token": "Tokens for the gateway (README, Security).",
+    "sink": "Sinks: events and counts out to PostgreSQL, MQTT, webhooks (README, Sinks).",
 }
 
 

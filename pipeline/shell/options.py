@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config import setting
+from connectors.sinks.options import SINK_OPTIONS
+from pipeline.config import SettingsError, setting
 
+SINKS = tuple(SINK_OPTIONS)
 ASSET_ACTIONS = ("fetch", "where", "ensure")
 ACTION_HELP = (
     "fetch: download (sha256-checked); where: show what is found; ensure: fetch only what is "
@@ -42,6 +44,17 @@ class UpOptions:
         "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
         "memory. Nothing is ever deleted: see README, The embedded broker.",
     )
+    sinks: tuple[str, ...] = setting(
+        (),
+        "Also run `vae sink NAME` (postgres, mqtt, webhook; repeat the flag for several), "
+        "each with its VAE_SINK_* settings from the environment (README, Sinks).",
+        flag="--sink",
+    )
+
+    def validate(self) -> None:
+        unknown = [s for s in self.sinks if s not in SINKS]
+        if unknown:
+            raise SettingsError(f"--sink {unknown[0]!r}: one of {', '.join(SINKS)}")
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 Starts the embedded broker (unless VAE_KAFKA_BOOTSTRAP names one), creates the topics,
 then runs the gateway, the workers, one analytics worker (with ``--rules FILE``, its
-lines and zones) and a replay of the sample clip (or, with --cameras, `vae cameras` on
-a cameras file) as child processes (each one's log under --log-dir), and prints a
-summary line every few seconds: frames in, detections out, end-to-end latency
-percentiles, top classes.
+lines and zones), a replay of the sample clip (or, with --cameras, `vae cameras` on
+a cameras file) and the sinks asked for (--sink postgres|mqtt|webhook) as child
+processes (each one's log under --log-dir), and prints a summary line every few
+seconds: frames in, detections out, end-to-end latency percentiles, top classes.
 
 A new user's machine is not a clean one, and a supervisor stops what it runs with a
 SIGTERM and a short grace. So: the ports a user opens (the gateway's, the embedded
@@ -46,6 +46,7 @@ from connectors import samples
 from connectors.cameras.config import CameraConfigError, load_cameras
 from connectors.cameras.options import CamerasOptions
 from connectors.replay import ReplayOptions
+from connectors.sinks.options import SINK_OPTIONS
 from pipeline import config
 from pipeline.analytics.rules_file import load_rules
 from pipeline.auth.tokens import issue
@@ -403,6 +404,12 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             except CameraConfigError as exc:
                 errors.print(f"vae up: {exc}", markup=False)
                 return 2
+        for sink in options.sinks:  # a sink missing its destination fails now, naming it
+            try:
+                config.load_options(SINK_OPTIONS[sink])
+            except config.SettingsError as exc:
+                errors.print(f"vae up: --sink {sink}: {exc}", markup=False)
+                return 2
         if settings.analytics.rules:  # a bad rules file fails now, naming the key
             rules = Path(settings.analytics.rules).resolve()
             load_rules(str(rules))
@@ -474,6 +481,11 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             replay_env = {**env, **config.to_env(replay)}
             started.append(spawn_vae("replay", ["replay"], env=replay_env, log_dir=log_dir))
             feeding = f"replaying {Path(source).name} as {streams} streams x {fps:g} fps"
+        for sink in options.sinks:  # each in its own group, with its own health port
+            sink_port = free_port()
+            sink_env = {**env, "VAE_SINK_PORT": str(sink_port)}
+            started.append(spawn_vae(f"sink-{sink}", ["sink", sink], env=sink_env, log_dir=log_dir))
+            feeding += f"; sink {sink} (http://127.0.0.1:{sink_port}/readyz)"
         worker_metrics = ", ".join(f":{port}/metrics" for port in ports if port)
         viewer = f"{http}/#token={token}" if token else f"{http}/"
         console.print(

@@ -529,6 +529,8 @@ class Worker:
                 worker=self.identity,
                 timings=timings,
                 inferred=index in found,
+                frame_partition=frame.partition,
+                frame_offset=frame.offset,
             )
             self.producer.produce(
                 self._detections.topic,

@@ -6,7 +6,9 @@ imported into a blank page of that origin, so these run in about a second.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import json
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from pipeline.protocol.rules import rules_document
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser
@@ -341,3 +344,357 @@ def test_the_token_moves_from_the_fragment_to_session_storage(blank: Page) -> No
     assert result["none"] == "http://h:1/v1/streams"
     assert "needs a token" in result["missing"] and "expired" in result["expired"]
     assert result["fresh"] == "" and result["garbage"]
+
+
+# ---- analytics in the viewer: rule geometry, the rules document, counters, events ----
+
+
+def test_rule_points_map_between_fractions_and_frame_pixels(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const g = await import("/js/geometry.js");
+        const frame = { width: 640, height: 360 };
+        return {
+          pixels: g.toPixels([0.5, 0.25], frame),
+          back: g.toFraction([320, 90], frame),
+          rounded: g.toFraction([100, 100], frame),
+          clamped: g.toFraction([-12, 400], frame),  // a click in the letterbox margin
+          parsed: g.parsePoints(" 0.5,0  0.5,1 "),
+          badPair: g.parsePoints("0.5,0 2,1"),
+          formatted: g.formatPoints([[0.5, 0], [0.25, 1]]),
+        };
+        """,
+    )
+    assert result["pixels"] == [320, 90]
+    assert result["back"] == [0.5, 0.25]
+    assert result["rounded"] == [0.1563, 0.2778]  # 4 decimals
+    assert result["clamped"] == [0, 1]
+    assert result["parsed"] == [[0.5, 0], [0.5, 1]]
+    assert result["badPair"] is None
+    assert result["formatted"] == "0.5,0 0.25,1"
+
+
+def test_the_in_arrow_points_the_way_in_goes(blank: Page) -> None:
+    # README: `in` moves from the side where cross(B−A, p−A) > 0 to the side where it is < 0
+    # (image coordinates, y down); for a line drawn top to bottom, left to right.
+    result = js(
+        blank,
+        """
+        const g = await import("/js/geometry.js");
+        const frame = { width: 640, height: 360 };
+        const lines = {
+          topToBottom: [[0.5, 0], [0.5, 1]],
+          bottomToTop: [[0.5, 1], [0.5, 0]],
+          leftToRight: [[0, 0.5], [1, 0.5]],
+          diagonal: [[0.1, 0.2], [0.9, 0.7]],
+        };
+        const out = {};
+        for (const [name, [a, b]] of Object.entries(lines)) {
+          const arrow = g.inArrow(a, b, frame);
+          const tail = g.toFraction(arrow.tail, frame);
+          const head = g.toFraction(arrow.head, frame);
+          out[name] = {
+            dx: Math.sign(Math.round(arrow.head[0] - arrow.tail[0])),
+            dy: Math.sign(Math.round(arrow.head[1] - arrow.tail[1])),
+            tailSide: Math.sign(g.cross(a, b, tail)),
+            headSide: Math.sign(g.cross(a, b, head)),
+            length: Math.hypot(arrow.head[0] - arrow.tail[0], arrow.head[1] - arrow.tail[1]),
+            mid: arrow.mid,
+          };
+        }
+        return out;
+        """,
+    )
+    assert (result["topToBottom"]["dx"], result["topToBottom"]["dy"]) == (1, 0)  # left to right
+    assert (result["bottomToTop"]["dx"], result["bottomToTop"]["dy"]) == (-1, 0)
+    assert (result["leftToRight"]["dx"], result["leftToRight"]["dy"]) == (0, -1)  # upward
+    for name, arrow in result.items():
+        assert (arrow["tailSide"], arrow["headSide"]) == (1, -1), name
+        assert arrow["length"] == pytest.approx(360 * 0.12), name
+    assert result["diagonal"]["mid"] == pytest.approx([320, 162])
+
+
+def test_rule_patterns_match_as_the_analytics_match_them(blank: Page) -> None:
+    patterns = ["door-*", "cam-?", "cam-[12]", "cam-[!1]", "a.b", "[", "x[", "*", "clip-1"]
+    ids = ["door-1", "door-", "cam-1", "cam-3", "cam-10", "a.b", "axb", "[", "x[", "clip-1"]
+    got = js(
+        blank,
+        f"""
+        const {{ globMatches }} = await import("/js/rules.js");
+        const patterns = {patterns!r};
+        const ids = {ids!r};
+        return patterns.map((p) => ids.map((id) => globMatches(p, id)));
+        """,
+    )
+    assert got == [[fnmatch.fnmatchcase(i, p) for i in ids] for p in patterns]
+
+
+def test_a_drawn_rule_is_added_where_it_applies(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const r = await import("/js/rules.js");
+        const doc = { streams: [
+          { pattern: "lobby", zones: [{ name: "desk", polygon: [[0, 0], [1, 0], [1, 1]] }] },
+          { pattern: "door-*", anchor: "center",
+            lines: [{ name: "door", points: [[0.5, 0], [0.5, 1]] }] },
+        ] };
+        const line = (name) => ({ name, points: [[0, 0.5], [1, 0.5]] });
+        const toGlob = r.withRule(doc, "door-2",
+          { kind: "line", rule: line("sill"), scope: "door-*" });
+        const alone = r.withRule(doc, "door-2", { kind: "line", rule: line("sill"), scope: "" });
+        const fresh = r.withRule(doc, "yard", { kind: "zone",
+          rule: { name: "grass", polygon: [[0, 0], [1, 0], [0, 1]] }, scope: "" });
+        const clash = r.withRule(doc, "door-2", { kind: "zone",
+          rule: { name: "door", polygon: [[0, 0], [1, 0], [0, 1]] }, scope: "door-*" });
+        const gone = r.withRule(doc, "door-2", { kind: "line", rule: line("x"), scope: "gate-*" });
+        return {
+          toGlob: toGlob.doc.streams[1].lines.map((l) => l.name), toGlobPattern: toGlob.pattern,
+          alone: alone.doc.streams.map((e) => [e.pattern, e.anchor || "", r.ruleNames(e)]),
+          fresh: fresh.doc.streams.map((e) => e.pattern), freshPattern: fresh.pattern,
+          clash: clash.error, gone: gone.error,
+          unchanged: doc.streams[1].lines.length,
+          applies: [r.rulesFor(alone.doc, "door-2").pattern,
+                    r.rulesFor(alone.doc, "door-9").pattern, r.rulesFor(doc, "nowhere")],
+        };
+        """,
+    )
+    assert result["toGlob"] == ["door", "sill"] and result["toGlobPattern"] == "door-*"
+    # Only door-2: a copy of door-*'s entry (its door line still applies), placed before it.
+    assert result["alone"] == [
+        ["lobby", "", ["desk"]],
+        ["door-2", "center", ["door", "sill"]],
+        ["door-*", "center", ["door"]],
+    ]
+    assert result["fresh"] == ["lobby", "door-*", "yard"] and result["freshPattern"] == "yard"
+    assert "already used" in result["clash"]
+    assert "gate-*" in result["gone"]
+    assert result["unchanged"] == 1  # the document in force is not modified
+    assert result["applies"] == ["door-2", "door-*", None]
+
+
+def test_the_yaml_the_viewer_saves_reads_back_as_the_same_rules(blank: Page) -> None:
+    doc = {
+        "streams": [
+            {"pattern": "123", "track_lost_s": 1e-7},
+            {
+                "pattern": 'Tür "A" *',
+                "anchor": "center",
+                "lines": [
+                    {"name": "on", "points": [[0.0001, 0], [1, 0.5]], "classes": None},
+                    {"name": "door: #1", "points": [[0.5, 0], [0.5, 1]], "min_frames": 2},
+                ],
+                "zones": [
+                    {
+                        "name": "yes",
+                        "polygon": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.9]],
+                        "classes": ["person", "traffic light"],
+                        "loiter_s": 2.5,
+                    }
+                ],
+            },
+            {"pattern": "empty"},
+        ]
+    }
+    text = js(
+        blank,
+        f"""
+        const {{ toYaml }} = await import("/js/rules.js");
+        return toYaml({json.dumps(doc)});
+        """,
+    )
+    assert rules_document(text) == doc  # parse_rules accepted it too (rules_document checks)
+    assert js(blank, 'return (await import("/js/rules.js")).toYaml({ streams: [] });') == (
+        "streams: {}\n"
+    )
+    assert rules_document("streams: {}\n") == {"streams": []}
+
+
+def test_counters_take_events_until_their_window_closes(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const { RuleCounts } = await import("/js/counters.js");
+        const c = new RuleCounts();
+        const row = (entry) => Object.fromEntries(c.rows(entry).map((r) =>
+          [r.rule, { in: r.in, out: r.out, entries: r.entries, now: r.now, pending: r.pending }]));
+        const w = (start, values, revision = 0) => ({ rule: "middle", kind: "line", label: "car",
+          window_start_us: start, window_end_us: start + 60, crossed_in: 0, crossed_out: 0,
+          entries: 0, peak_occupancy: 0, revision, ...values });
+        const entry = { lines: [{ name: "middle" }, { name: "unused" }],
+                        zones: [{ name: "right" }] };
+        // At start: 5 in since the analytics started, 2 of them in the one window listed.
+        c.loadSummary({ totals: [{ rule: "middle", kind: "line", label: "car", crossed_in: 5,
+                                   crossed_out: 1, entries: 0, peak_occupancy: 0 }],
+                        windows: [w(0, { crossed_in: 2 })] });
+        const atStart = row(entry);
+        const e = (id, ts, kind, direction, rule = "middle") =>
+          ({ event_id: id, rule, kind, direction, label: "car", start_ts_us: ts, end_ts_us: ts });
+        c.applyEvent(e("a", 70, "line_crossed", "in"));     // window [60, 120): not closed yet
+        c.applyEvent(e("b", 80, "line_crossed", "out"));
+        const repeat = c.applyEvent(e("a", 70, "line_crossed", "in")); // redelivered
+        c.applyEvent(e("z", 90, "zone_enter", "", "right"));
+        c.applyEvent(e("x", 95, "zone_exit", "", "right"));  // exits are not counted
+        c.applyTracks({ objects: [{ track_id: 3, zones: ["right"] },
+                                  { track_id: -1, zones: ["right"] },
+                                  { track_id: 4, zones: [] }] });
+        const live = row(entry);
+        c.applyCounts(w(60, { crossed_in: 1 }));             // the window closes: it has "a" only
+        const closedEarly = row(entry);
+        c.applyCounts(w(60, { crossed_in: 1, crossed_out: 1 }, 1)); // late data: revision 1
+        c.applyCounts(w(60, { crossed_in: 1 }, 0));          // an older revision again: ignored
+        const revised = row(entry);
+        return { atStart, repeat, live, closedEarly, revised };
+        """,
+    )
+    assert result["atStart"] == {
+        "middle": {"in": 5, "out": 1, "entries": 0, "now": 0, "pending": 0},
+        "unused": {"in": 0, "out": 0, "entries": 0, "now": 0, "pending": 0},
+        "right": {"in": 0, "out": 0, "entries": 0, "now": 0, "pending": 0},
+    }
+    assert result["repeat"] is False
+    assert result["live"]["middle"] == {"in": 6, "out": 2, "entries": 0, "now": 0, "pending": 2}
+    assert result["live"]["right"] == {"in": 0, "out": 0, "entries": 1, "now": 1, "pending": 1}
+    # Both crossings fall in the closed window: the counts take them over (revision 0 had
+    # only one: the other comes back with revision 1), never counted twice.
+    assert result["closedEarly"]["middle"] == {"in": 6, "out": 1, "entries": 0, "now": 0,
+                                               "pending": 0}  # fmt: skip
+    assert result["revised"]["middle"] == {"in": 6, "out": 2, "entries": 0, "now": 0, "pending": 0}
+
+
+def test_the_event_list_is_newest_first_bounded_and_each_event_once(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const { EventLog, describeEvent } = await import("/js/events.js");
+        const log = new EventLog(3);
+        const e = (id, end, start = end) => ({ event_id: id, start_ts_us: start, end_ts_us: end });
+        const added = [e("a", 10), e("b", 30), e("c", 20), e("b", 30), e("d", 40), e("old", 5),
+                       e("exit", 35, 1)].map((x) => log.add(x));
+        return {
+          added, ids: log.entries.map((x) => x.event_id), size: log.ids.size,
+          crossed: describeEvent({ kind: "line_crossed", label: "car", track_id: 3, rule: "middle",
+                                   direction: "in", phase: "", start_ts_us: 0, end_ts_us: 0 }),
+          left: describeEvent({ kind: "zone_exit", label: "person", track_id: 7, rule: "lobby",
+                                direction: "", phase: "", start_ts_us: 0, end_ts_us: 12_400_000 }),
+          loiter: describeEvent({ kind: "loitering", label: "person", track_id: -1, rule: "lobby",
+                                  direction: "", phase: "start", start_ts_us: 0, end_ts_us: 9 }),
+        };
+        """,
+    )
+    # A zone exit is placed by when it happened (its end), not when the visit began.
+    assert result["added"] == [True, True, True, False, True, False, True]
+    assert result["ids"] == ["d", "exit", "b"] and result["size"] == 3
+    assert result["crossed"] == "car #3 crossed middle (in)"
+    assert result["left"] == "person #7 left lobby after 12.4 s"
+    assert result["loiter"] == "person loitering start in lobby"
+
+
+def test_track_ids_pair_with_the_boxes_of_their_frame(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const { TrackRing, withTracks } = await import("/js/matching.js");
+        const { describe, nameOf } = await import("/js/overlay.js");
+        const ring = new TrackRing(2);
+        const detections = { frame_id: 7, capture_ts_us: 700, objects: [
+          { label: "person", score: 0.87 }, { label: "car", score: 0.5 },
+          { label: "dog", score: 0.4 }] };
+        ring.add({ frame_id: 7, capture_ts_us: 700, objects: [
+          { label: "person", track_id: 12 }, { label: "car", track_id: -1 },
+          { label: "cat", track_id: 5 }] });
+        const found = ring.of(detections);
+        const objects = withTracks(detections.objects, found);
+        const otherTime = ring.of({ frame_id: 7, capture_ts_us: 701 });
+        ring.add({ frame_id: 8, capture_ts_us: 800, objects: [] });
+        ring.add({ frame_id: 9, capture_ts_us: 900, objects: [] });   // capacity 2: #7 goes
+        return { ids: objects.map((o) => o.track_id ?? null), names: objects.map(nameOf),
+                 text: describe(objects), otherTime: otherTime ?? null,
+                 evicted: ring.of(detections) ?? null,
+                 untouched: withTracks(detections.objects, undefined) === detections.objects };
+        """,
+    )
+    assert result["ids"] == [12, -1, None]  # the third disagrees on the label: no id
+    assert result["names"] == ["person #12", "car", "dog"]
+    assert result["text"] == "3 objects: person #12 87%, car 50%, dog 40%"
+    assert result["otherTime"] is None and result["evicted"] is None
+    assert result["untouched"] is True
+
+
+def test_saving_rules_needs_the_admin_scope(blank: Page) -> None:
+    result = js(
+        blank,
+        """
+        const auth = await import("/js/auth.js");
+        const editor = await import("/js/editor.js");
+        const b64 = (o) => btoa(JSON.stringify(o)).replaceAll("=", "");
+        const jwt = (claims) => `${b64({ alg: "HS256" })}.${b64(claims)}.sig`;
+        return {
+          scope: auth.scopesOf(jwt({ scope: "subscribe:* admin" })),
+          scp: auth.scopesOf(jwt({ scp: ["subscribe:cam-*", 3] })),
+          admin: auth.adminProblem(jwt({ scope: "subscribe:* admin" })),
+          viewerOnly: auth.adminProblem(jwt({ scope: "subscribe:*" })),
+          none: auth.adminProblem(jwt({ exp: 1 })),
+          noToken: auth.adminProblem(""),
+          classes: [editor.parseClasses(" person, car,,person "), editor.parseClasses(" ")],
+          name: editor.freshName("line",
+            { lines: [{ name: "line-1" }], zones: [{ name: "line-2" }] }),
+        };
+        """,
+    )
+    assert result["scope"] == ["subscribe:*", "admin"]
+    assert result["scp"] == ["subscribe:cam-*"]
+    assert result["admin"] == "" and result["noToken"] == ""
+    assert result["viewerOnly"] == (
+        "Saving rules needs a token with the admin scope (this one has subscribe:*)."
+    )
+    assert "no scopes" in result["none"]
+    assert result["classes"] == [["person", "car"], None]
+    assert result["name"] == "line-3"
+
+
+def test_media_are_asked_again_while_the_gateway_is_busy_or_has_not_indexed_the_event(
+    blank: Page,
+) -> None:
+    result = js(
+        blank,
+        """
+        const { fetchMedia, retryable } = await import("/js/events.js");
+        const real = window.fetch;
+        const run = async (statuses) => {
+          const asked = [];
+          const waits = [];
+          window.fetch = async () => {
+            const status = statuses[Math.min(asked.length, statuses.length - 1)];
+            asked.push(status);
+            return status === 200
+              ? new Response(new Blob(["jpeg"]), { status })
+              : new Response(JSON.stringify({ error: "x", message: `said ${status}` }),
+                             { status, headers: { "Retry-After": "2" } });
+          };
+          const got = await fetchMedia("/m", { wait: async (ms) => { waits.push(ms); } });
+          return { asked, waits: waits.map((ms) => Math.floor(ms / 1000)),
+                   got: got.blob ? await got.blob.text() : got };
+        };
+        try {
+          return {
+            busyThenOk: await run([503, 503, 200]),
+            neverIndexed: await run([404]),
+            gone: await run([410]),
+            alwaysBusy: await run([503]),
+            rules: [retryable(503, 0), retryable(404, 1), retryable(404, 2), retryable(410, 0),
+                    retryable(0, 4), retryable(0, 5)],
+          };
+        } finally {
+          window.fetch = real;
+        }
+        """,
+    )
+    assert result["busyThenOk"] == {"asked": [503, 503, 200], "waits": [2, 3], "got": "jpeg"}
+    assert result["neverIndexed"]["asked"] == [404, 404, 404]
+    assert result["neverIndexed"]["got"] == {"status": 404, "message": "said 404"}
+    gone = {"status": 410, "message": "said 410"}
+    assert result["gone"] == {"asked": [410], "waits": [], "got": gone}
+    assert len(result["alwaysBusy"]["asked"]) == 6  # then it says the media is not there
+    assert result["rules"] == [True, True, False, False, True, False]

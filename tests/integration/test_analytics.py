@@ -12,6 +12,7 @@ import io
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -334,3 +335,47 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
     # before the kill was applied again.
     assert [(e["kind"], e["direction"]) for e in reader.events] == EXPECTED_EVENTS
     assert len({e["event_id"] for e in reader.events}) == len(EXPECTED_EVENTS)
+
+
+def wait_rules(gateway_http: str, text: str, timeout: float = 60) -> str:
+    """Poll GET /v1/rules until it answers ``text``; the last answer."""
+    deadline = time.monotonic() + timeout
+    answer = ""
+    while time.monotonic() < deadline:
+        try:
+            answer = get_text(f"{gateway_http}/v1/rules")
+        except urllib.error.HTTPError as exc:
+            answer = f"HTTP {exc.code}"
+        if answer == text:
+            break
+        time.sleep(0.2)
+    return answer
+
+
+async def test_the_rules_in_force_from_a_file_reach_the_gateway_and_the_latest_edit_wins(
+    stack: Stack, start_gateway: Any, start_analytics: Any, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    gateway = start_gateway()
+    analytics = start_analytics(VAE_ANALYTICS_RULES=str(rules))
+    # The file's rules are published to the rules topic: GET /v1/rules (the viewer) has them.
+    assert await asyncio.to_thread(wait_rules, gateway.http, RULES_YAML) == RULES_YAML
+    changed = RULES_YAML.replace("name: middle", "name: centre")
+    rules.write_text(changed)  # read again within a second, and published
+    assert await asyncio.to_thread(wait_rules, gateway.http, changed) == changed
+    saved_text = RULES_YAML.replace("name: right", "name: bay")
+    assert await save_rules(ws_url(gateway), saved_text) == {"type": "rules_saved", "streams": 1}
+    # A restart with the file unchanged: the rules saved since win, nothing is published.
+    analytics.stop()
+    again = start_analytics("analytics-again", VAE_ANALYTICS_RULES=str(rules))
+    await asyncio.to_thread(again.wait_log, f"rules loaded from {stack.env['VAE_TOPICS_RULES']}")
+    assert "published" not in again.log(400)
+    assert await asyncio.to_thread(get_text, f"{gateway.http}/v1/rules") == saved_text
+    # The file edited while no analytics ran: at the next start it is the latest, and wins.
+    again.stop()
+    edited = RULES_YAML.replace("name: right", "name: dock")
+    rules.write_text(edited)
+    third = start_analytics("analytics-third", VAE_ANALYTICS_RULES=str(rules))
+    assert await asyncio.to_thread(wait_rules, gateway.http, edited) == edited
+    assert f"rules of {rules} published" in third.log(400)

@@ -1,6 +1,7 @@
 """Every HTTP and WebSocket endpoint of a real gateway, asked with no token, an expired one,
 a forged one, one for another stream and the right one, by header and by ?token=: the
-answer of each. A token scoped to cam-1 never yields anything of cam-2."""
+answer of each. A token scoped to cam-1 never yields anything of cam-2 (an event's media
+of another stream answer 404, as an unknown event id does)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from client import IngestClient
+from client import Ack, IngestClient
 from pipeline import children
 from pipeline.auth.tokens import issue
 from pipeline.runtime import free_port
+from pipeline.serde import EventRecord, LocalSchemaIds
+from pipeline.topics import engine_topics
 from tests.conftest import REPO, TEST_SECRET, TEST_TOKEN, Service, Stack, authed, ws_url
 
 pytestmark = pytest.mark.integration
@@ -43,6 +48,7 @@ HTTP = [
     ("/metrics", 200, 403),
     ("/v1/streams/cam-1/counts", 200, 403),
     ("/v1/rules", 403, 403),  # reading the rules takes admin (checked below with one)
+    ("/v1/rules?format=json", 403, 403),  # the same, as JSON (the viewer's)
 ]
 OPEN_HTTP = ["/healthz", "/readyz", "/", "/js/main.js"]
 WS = [
@@ -82,6 +88,46 @@ async def ws_status(url: str, token: str, how: str, **headers: str) -> int:
             return 101
     except InvalidStatus as exc:
         return exc.response.status_code
+
+
+def write_event(stack: Stack, stream_id: str, frame: Ack) -> str:
+    """An Event record of ``stream_id`` naming the stored frame ``frame`` (as the analytics
+    writes them); its id."""
+    writer = engine_topics(stack.settings.topics).events.writer(LocalSchemaIds())
+    now_us = time.time_ns() // 1000
+    record: EventRecord = {
+        "event_id": str(uuid.uuid4()),
+        "stream_id": stream_id,
+        "rule": "door",
+        "kind": "line_crossed",
+        "phase": "",
+        "label": "dog",
+        "class_id": 16,
+        "track_id": 1,
+        "direction": "in",
+        "start_ts_us": now_us,
+        "end_ts_us": now_us,
+        "frame_id": frame.frame_id,
+        "score": 0.8,
+        "x1": 133.0,
+        "y1": 207.0,
+        "x2": 325.0,
+        "y2": 542.0,
+        "frame_partition": frame.partition,
+        "frame_offset": frame.offset,
+        "trigger_frame_id": frame.frame_id,
+    }
+    producer = Producer({"bootstrap.servers": stack.bootstrap})
+    producer.produce(writer.topic, writer.value(record), writer.key(record))
+    assert producer.flush(10) == 0
+    return record["event_id"]
+
+
+def wait_indexed(gateway: Service, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while gateway.metric("vae_gateway_events_indexed") < 1:
+        assert time.monotonic() < deadline, f"the event was not indexed:\n{gateway.log()}"
+        time.sleep(0.2)
 
 
 def expected(case: str, right: int, other: int) -> int:
@@ -151,7 +197,7 @@ async def test_every_endpoint_answers_each_kind_of_token_as_it_should(
             await cam2.receive()
         async with IngestClient(ws, "cam-1", ack=True, token=TOKENS["right"]) as cam1:
             await cam1.send(dog_jpeg, 0)
-            await cam1.receive()
+            stored = await cam1.receive()
             await until(lambda: {m["stream_id"] for m in everything} == {"cam-1", "cam-2"})
             await cam1.send(dog_jpeg, 1)
             await cam1.receive()
@@ -159,11 +205,22 @@ async def test_every_endpoint_answers_each_kind_of_token_as_it_should(
     for feed in feeds:
         feed.cancel()
     assert {m["stream_id"] for m in restricted} == {"cam-1"}, restricted
+    # An event of cam-1 naming that frame: its snapshot and clip are cam-1's pictures. For
+    # cam-2's token they are exactly as absent as an unknown id (it learns nothing).
+    event_id = await asyncio.to_thread(write_event, stack, "cam-1", stored)
+    await asyncio.to_thread(wait_indexed, gateway)
+    media = [
+        (f"/v1/events/{event_id}/snapshot.jpg", 200, 404),
+        (f"/v1/events/{event_id}/snapshot.jpg?crop=1", 200, 404),
+        (f"/v1/events/{event_id}/clip.mp4", 200, 404),
+        (f"/v1/events/{uuid.uuid4()}/snapshot.jpg", 404, 404),
+        (f"/v1/events/{uuid.uuid4()}/clip.mp4", 404, 404),
+    ]
 
     failures = []
     for case, token in TOKENS.items():
         for how in ("header", "query"):
-            for path, right, other in HTTP:
+            for path, right, other in HTTP + media:
                 got = await asyncio.to_thread(http_status, http + path, token, how)
                 if got != expected(case, right, other):
                     failures.append(f"GET {path} [{case}, {how}]: {got}")
@@ -179,6 +236,8 @@ async def test_every_endpoint_answers_each_kind_of_token_as_it_should(
 
     # Rules change what every analytics worker counts: an admin token may read and edit them.
     assert await asyncio.to_thread(http_status, f"{http}/v1/rules", ADMIN, "header") in (200, 404)
+    rules_json = f"{http}/v1/rules?format=json"
+    assert await asyncio.to_thread(http_status, rules_json, ADMIN, "query") in (200, 404)
     assert await ws_status(f"{ws}/v1/rules", ADMIN, "header") == 101
 
     # The listing shows each token only its own streams.

@@ -101,7 +101,10 @@ def raw_exchange(port: int, data: bytes, wait_s: float) -> bytes:
 def test_a_trickled_handshake_is_dropped_and_a_huge_header_refused(
     start_gateway: Any,
 ) -> None:
-    gateway: Service = start_gateway(VAE_GATEWAY_HANDSHAKE_TIMEOUT_S="1")
+    # The media timeout must stay under the handshake's (a settings check).
+    gateway: Service = start_gateway(
+        VAE_GATEWAY_HANDSHAKE_TIMEOUT_S="1", VAE_GATEWAY_MEDIA_TIMEOUT_S="0.5"
+    )
     port = int(gateway.http.rsplit(":", 1)[1])
     started = time.monotonic()
     assert raw_exchange(port, b"GET /healthz HT", wait_s=10) == b""  # never finished: dropped

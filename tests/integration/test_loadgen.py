@@ -143,7 +143,9 @@ def test_entering_a_started_broker_does_not_start_a_second_one() -> None:
 
 
 def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -> None:
-    """`vae bench gateway` at toy scale: a fresh broker and gateway per row, and the ceiling."""
+    """`vae bench gateway` at toy scale: a fresh broker and gateway per row (one gateway
+    process, then two under a parent: their CPU is the parent's and its children's), and
+    the ceiling."""
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nkept\n")
     run = subprocess.run(
@@ -151,18 +153,24 @@ def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -
             *(sys.executable, "-m", "pipeline", "bench", "gateway", "--streams", "20,40"),
             *("--fps", "10", "--duration", "3", "--ceiling-seconds", "1", "--source", "synthetic"),
             *("--out", str(tmp_path / "out"), "--markdown", str(doc)),
+            *("--gateway-processes", "1,2"),
             *("--plot", str(tmp_path / "bench.png")),
         ],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,
         cwd=REPO,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["ceiling_frames_per_s"] > 0
     rows = results["rows"]
-    assert [row["streams"] for row in rows] == [20, 40]
+    assert [(row["streams"], row["processes"]) for row in rows] == [
+        (20, 1),
+        (20, 2),
+        (40, 1),
+        (40, 2),
+    ]
     for row in rows:
         counts = row["report"]["counts"]
         assert counts["sent"] + counts["skipped_slots"] == row["streams"] * 10 * 3
@@ -171,6 +179,7 @@ def test_bench_gateway_writes_its_rows_ceiling_and_doc_section(tmp_path: Path) -
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- bench:gateway:start -->" in text and "| 40 x 10 | 3 |" in text
+    assert "| 40 x 10, 2 procs | 3 |" in text
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from pipeline.protocol.rules import RulesError, dump_rules, parse_rules
+from pipeline.protocol.routes import RulesEdit, route
+from pipeline.protocol.rules import RulesError, dump_rules, parse_rules, rules_document
 
 ISSUE_EXAMPLE = """
 streams:
@@ -35,6 +38,25 @@ def test_the_issue_example_parses_as_written() -> None:
     assert zone.polygon == ((0.1, 0.1), (0.4, 0.1), (0.4, 0.9), (0.1, 0.9))
     assert zone.classes == frozenset({"person", "car"})
     assert rules.for_stream("lobby-cam") is None
+
+
+def test_the_json_form_keeps_order_and_exactly_the_keys_written() -> None:
+    text = ISSUE_EXAMPLE + '  "123":\n    track_lost_s: 1\n  "door-1":\n'
+    document = rules_document(text)
+    json.dumps(document)  # JSON-ready as it is
+    patterns = [s["pattern"] for s in document["streams"]]
+    assert patterns == ["door-*", "123", "door-1"]  # document order, numbers as strings
+    door = document["streams"][0]
+    assert set(door) == {"pattern", "anchor", "lines", "zones"}  # no defaults filled in
+    assert door["lines"] == [{"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]],
+                              "classes": ["person"]}]  # fmt: skip
+    assert document["streams"][1:] == [{"pattern": "123", "track_lost_s": 1},
+                                       {"pattern": "door-1"}]  # fmt: skip
+    assert rules_document("") == {"streams": []}
+    with pytest.raises(RulesError, match="pointz: unknown key"):
+        rules_document(ISSUE_EXAMPLE.replace("points:", "pointz:"))
+    assert route("/v1/rules?format=json") == RulesEdit(json=True)
+    assert route("/v1/rules") == RulesEdit(json=False)
 
 
 def test_first_matching_glob_wins() -> None:

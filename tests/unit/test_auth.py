@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from pipeline.auth.policy import Refused, decide, token_of
+from pipeline.auth.policy import Refused, decide, may_see_event, token_of
 from pipeline.auth.scopes import BadScope, Grant, check_scope
 from pipeline.auth.tokens import MAX_TOKEN_CHARS, AuthError, Verifier, issue, parse_ttl
 from pipeline.protocol.routes import route
@@ -149,6 +149,13 @@ TOKEN_CAM_1 = issue(SECRET, ["ingest:cam-1", "subscribe:cam-1"], 86400)
         ("/v1/subscribe?streams=*", TOKEN_CAM_1, "granted"),  # filtered to cam-1
         ("/v1/subscribe?streams=*", issue(SECRET, ["ingest:*"], 86400), 403),
         ("/v1/subscribe?streams=*", "not-a-token", 401),
+        # An event's media: the door lets in a token that may watch some stream; its stream
+        # is checked once the id is looked up (test_event_media_scope_is_checked_after_lookup).
+        ("/v1/events/e-1/snapshot.jpg", None, 401),
+        ("/v1/events/e-1/snapshot.jpg", "not-a-token", 401),
+        ("/v1/events/e-1/snapshot.jpg", TOKEN_CAM_1, "granted"),
+        ("/v1/events/e-1/clip.mp4", TOKEN_CAM_1, "granted"),
+        ("/v1/events/e-1/clip.mp4", issue(SECRET, ["ingest:*", "metrics"], 86400), 403),
     ],
 )
 def test_each_endpoint_needs_its_scope(path: str, token: str | None, answer: object) -> None:
@@ -159,6 +166,16 @@ def test_each_endpoint_needs_its_scope(path: str, token: str | None, answer: obj
         assert isinstance(decision, Grant) and decision.scopes
     else:
         assert isinstance(decision, Refused) and decision.status == answer
+
+
+def test_event_media_scope_is_checked_after_lookup() -> None:
+    """cam-1's token sees cam-1's events and, of cam-2's, nothing: the handler answers those
+    exactly as an unknown id."""
+    grant = Verifier(secret=SECRET).verify(TOKEN_CAM_1)
+    assert may_see_event(grant, "cam-1")
+    assert not may_see_event(grant, "cam-2")
+    assert not may_see_event(grant, "cam-10")
+    assert may_see_event(Grant.of(["subscribe:cam-*"]), "cam-10")
 
 
 def test_auth_off_grants_everything() -> None:

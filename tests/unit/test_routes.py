@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.protocol.routes import BadRequest, Http, Ingest, Subscribe, route
+from pipeline.protocol.routes import BadRequest, EventMedia, Events, Http, Ingest, Subscribe, route
 from pipeline.protocol.stream_ids import BadStreamId, check_stream_id
 
 
@@ -48,3 +48,44 @@ def test_http_routes() -> None:
     assert isinstance(route("/v1/streams/a%20b/latest.jpg"), BadRequest)
     assert route("/") == Http("static", file="/")
     assert route("/app.js?v=2") == Http("static", file="/app.js")
+
+
+def test_event_media_routes() -> None:
+    uuid = "0c7a7b3e-3c1f-5d8e-9a59-0e3c5e0b7a11"
+    assert route(f"/v1/events/{uuid}/snapshot.jpg") == EventMedia(uuid, "snapshot", True, False)
+    assert route(f"/v1/events/{uuid}/snapshot.jpg?boxes=0") == EventMedia(
+        uuid, "snapshot", False, False
+    )
+    assert route(f"/v1/events/{uuid}/snapshot.jpg?crop=1&token=t") == EventMedia(
+        uuid, "snapshot", True, True
+    )
+    assert route(f"/v1/events/{uuid}/snapshot.jpg?crop=true&boxes=no") == EventMedia(
+        uuid, "snapshot", False, True
+    )
+    assert route(f"/v1/events/{uuid}/clip.mp4?token=t") == EventMedia(uuid, "clip")
+    assert route("/v1/events/a.b_c:d-1/clip.mp4") == EventMedia("a.b_c:d-1", "clip")
+    assert route("/v1/events/cam%2D1/clip.mp4") == EventMedia("cam-1", "clip")
+    # The events socket keeps its exact path.
+    assert route("/v1/events?streams=a") == Events(frozenset({"a"}))
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/v1/events/e1/snapshot.png", "bad event media path"),
+        ("/v1/events/e1/clip.webm", "bad event media path"),
+        ("/v1/events/e1", "bad event media path"),
+        ("/v1/events/", "bad event media path"),
+        ("/v1/events//clip.mp4", "bad event media path"),
+        ("/v1/events/e%201/clip.mp4", "bad event media path"),
+        ("/v1/events/e/1/clip.mp4", "bad event media path"),
+        ("/v1/events/" + "x" * 129 + "/clip.mp4", "bad event media path"),
+        ("/v1/events/e1/snapshot.jpg?boxes=maybe", "boxes='maybe'"),
+        ("/v1/events/e1/snapshot.jpg?crop=2", "crop='2'"),
+        ("/v1/events/e1/clip.mp4?crop=1", "takes no boxes or crop"),
+    ],
+)
+def test_bad_event_media_paths_say_what_to_use(path: str, says: str) -> None:
+    bad = route(path)
+    assert isinstance(bad, BadRequest) and bad.status == 400 and not bad.websocket
+    assert says in bad.message

@@ -34,7 +34,7 @@ from pipeline.kafka import producer_config
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.embedded import MEMORY, NULL, EmbeddedBroker
 from pipeline.kafka.producer import CallbackProducer
-from pipeline.runtime import free_port, pid_cpu_seconds, process_cpu_seconds
+from pipeline.runtime import free_port, process_cpu_seconds, tree_cpu_seconds
 from pipeline.shell.bench.results import replace_section
 from pipeline.topics import engine_topics
 
@@ -49,11 +49,22 @@ class Row:
     streams: int
     fps: float
     duration: float
+    processes: int = 1  # VAE_GATEWAY_PROCESSES
     report: dict[str, Any] = field(default_factory=dict)
     gateway_cpu: float = 0.0  # cores busy, over the sending window
     broker_cpu: float = 0.0
     loadgen_exit: int = 0
     note: str = ""
+
+    @property
+    def name(self) -> str:
+        base = f"{self.streams}x{self.fps:g}"
+        return base if self.processes == 1 else f"{base}-{self.processes}procs"
+
+    @property
+    def label(self) -> str:
+        base = f"{self.streams:,} x {self.fps:g}"
+        return base if self.processes == 1 else f"{base}, {self.processes} procs"
 
     @property
     def acked_per_s(self) -> float:
@@ -93,7 +104,8 @@ def _available_bytes() -> int:
 
 
 class CpuSampler:
-    """CPU seconds of a few processes, sampled every half second on a thread."""
+    """CPU seconds of a few processes (each with the processes under it: a gateway parent
+    and its children), sampled every half second on a thread."""
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = pids
@@ -104,7 +116,7 @@ class CpuSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.samples.append(
-                (time.time(), {k: pid_cpu_seconds(p) for k, p in self.pids.items()})
+                (time.time(), {k: tree_cpu_seconds(p) for k, p in self.pids.items()})
             )
             self._stop.wait(0.5)
 
@@ -141,7 +153,7 @@ def _client_token(token: str) -> Iterator[None]:
 
 @contextmanager
 def _broker_and_gateway(
-    settings: Settings, log_dir: Path, storage: str = MEMORY
+    settings: Settings, log_dir: Path, storage: str = MEMORY, processes: int = 1
 ) -> Iterator[tuple[str, Child, EmbeddedBroker]]:
     log_dir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_file=log_dir / "broker.log", storage=storage).start() as broker:
@@ -162,25 +174,31 @@ def _broker_and_gateway(
             "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": os.environ.get(
                 "VAE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT", "0"
             ),
+            "VAE_GATEWAY_PROCESSES": str(processes),
         }
         gateway = spawn_vae("gateway", ["gateway"], env=env, log_dir=log_dir)
         try:
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", gateway)
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", gateway, processes)
             with _client_token(token):
                 yield f"ws://127.0.0.1:{port}", gateway, broker
         finally:
             stop([gateway], grace_s=20.0)
 
 
-def _wait_ready(url: str, gateway: Child, timeout: float = 60.0) -> None:
+def _wait_ready(url: str, gateway: Child, processes: int = 1, timeout: float = 60.0) -> None:
+    """Until every gateway process answered ready (each answer names its process)."""
     deadline = time.monotonic() + timeout
+    ready: set[str] = set()
     while time.monotonic() < deadline:
         if not gateway.running():
             raise RuntimeError(f"the gateway exited with code {gateway.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return
+                    ready.add(response.headers.get("X-Gateway-Process", "0"))
+                    if len(ready) >= processes:
+                        return
+                    continue
         except OSError:
             pass
         time.sleep(0.3)
@@ -191,9 +209,9 @@ def run_row(
     row: Row, options: LoadgenOptions, settings: Settings, out_dir: Path, storage: str = MEMORY
 ) -> Row:
     """One row: fresh broker and gateway, loadgen, CPU over the sending window."""
-    name = f"{row.streams}x{row.fps:g}"
+    name = row.name
     logs = out_dir / "logs" / name
-    with _broker_and_gateway(settings, logs, storage) as (url, gateway, broker):
+    with _broker_and_gateway(settings, logs, storage, row.processes) as (url, gateway, broker):
         window: dict[str, float] = {}
 
         def on_phase(phase: str) -> None:
@@ -293,7 +311,7 @@ def markdown(rows: Sequence[Row], ceiling: Ceiling, meta: dict[str, Any], plot: 
         counts = r.get("counts", {})
         median_p99, worst_p99 = row.per_second_p99()
         lines.append(
-            f"| {row.streams:,} x {row.fps:g} | {row.duration:g} | {acked:,.0f} "
+            f"| {row.label} | {row.duration:g} | {acked:,.0f} "
             f"| {acked / ceiling.frames_per_s:.0%} "
             f"| {_fmt(g.get('p50', 0))} / {_fmt(g.get('p99', 0))} / {_fmt(g.get('p99.9', 0))} "
             f"| {_fmt(median_p99)} / {_fmt(worst_p99)} "
@@ -314,7 +332,7 @@ def markdown(rows: Sequence[Row], ceiling: Ceiling, meta: dict[str, Any], plot: 
     ]
     for row in rows:
         if row.note:
-            lines.append(f"\n{row.streams:,} streams: {row.note}")
+            lines.append(f"\n{row.label}: {row.note}")
     if plot:
         lines += ["", f"![Gateway latency and throughput by streams]({plot})"]
     lines += ["", SECTION_END]
@@ -327,25 +345,30 @@ def plot_rows(rows: Sequence[Row], ceiling: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    streams = [row.streams for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for key, style in (("p50", ":"), ("p99", "-"), ("p99.9", "--")):
+    counts = sorted({row.processes for row in rows})
+    colours = ("tab:blue", "tab:green", "tab:purple", "tab:brown")
+    for n, colour in zip(counts, colours * len(counts), strict=False):
+        group = [row for row in rows if row.processes == n]
+        streams = [row.streams for row in group]
+        suffix = "" if counts == [1] else f" ({n} proc{'s' if n > 1 else ''})"
+        for key, style in (("p50", ":"), ("p99", "-"), ("p99.9", "--")):
+            left.plot(
+                streams,
+                [row.report["latency_ms"]["gateway"][key] for row in group],
+                style,
+                marker="o",
+                color=colour,
+                label=f"gateway {key}{suffix}",
+            )
         left.plot(
             streams,
-            [row.report["latency_ms"]["gateway"][key] for row in rows],
-            style,
-            marker="o",
-            color="tab:blue",
-            label=f"gateway {key}",
+            [row.report["latency_ms"]["broker_ack"]["p99"] for row in group],
+            "-",
+            marker="s",
+            color="tab:orange",
+            label=f"broker ack p99{suffix}",
         )
-    left.plot(
-        streams,
-        [row.report["latency_ms"]["broker_ack"]["p99"] for row in rows],
-        "-",
-        marker="s",
-        color="tab:orange",
-        label="broker ack p99",
-    )
     left.axhline(40, color="tab:red", lw=0.8, ls="--", label="target p99 40 ms")
     left.set_xscale("log")
     left.set_yscale("log")
@@ -354,7 +377,7 @@ def plot_rows(rows: Sequence[Row], ceiling: float, path: Path) -> None:
     left.legend(fontsize=8)
     left.grid(True, which="both", alpha=0.3)
     right.bar(
-        [str(s) for s in streams],
+        [row.label.replace(" x ", "\nx ") for row in rows],
         [row.report["acked_per_s"] for row in rows],
         color="tab:blue",
         label="acked frames/s",
@@ -380,16 +403,18 @@ def run_bench(
     plot: Path | None,
     command: str,
     storage: str = "memory",
+    processes: Sequence[int] = (1,),
 ) -> int:
-    """Every row, then the ceiling; write JSON, the doc section and the plot."""
+    """Every row (each stream count with each process count), then the ceiling; write
+    JSON, the doc section and the plot."""
     console = Console(stderr=True)
     engine = STORAGE[storage]
     source = options.source or default_source()
     frames = load_frames(source, options.width, options.quality, options.max_frames)
     frame_bytes = sum(len(f.jpeg) for f in frames) // len(frames)
     rows = []
-    for count in streams:
-        row = Row(count, options.fps, options.duration)
+    for count, procs in [(c, n) for c in streams for n in processes]:
+        row = Row(count, options.fps, options.duration, procs)
         wanted = count * options.fps * options.duration * (frame_bytes + AVRO_OVERHEAD_BYTES)
         budget = MEMORY_SHARE * _available_bytes()
         if engine == MEMORY and wanted > budget:  # the broker would hold every frame
@@ -398,7 +423,7 @@ def run_bench(
                 f"shortened to {row.duration:.0f} s: the embedded broker keeps every frame in "
                 f"memory and {options.duration:g} s would need {wanted / 2**30:.1f} GiB"
             )
-        console.rule(f"{count:,} streams x {options.fps:g} fps, {row.duration:.0f} s")
+        console.rule(f"{row.label} fps, {row.duration:.0f} s")
         rows.append(run_row(row, replace(options, source=source), settings, out_dir, engine))
     console.rule("ceiling: bare producer")
     ceiling = measure_ceiling(

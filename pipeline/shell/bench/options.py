@@ -53,6 +53,11 @@ class BenchGatewayOptions:
         "keeps nothing, so the rows measure the gateway rather than the broker.",
         choices=("memory", "null"),
     )
+    gateway_processes: str = setting(
+        "1",
+        "Gateway processes (VAE_GATEWAY_PROCESSES) of the rows, comma-separated: every "
+        "stream count runs with each (1,2: a row with one process, then one with two).",
+    )
     ceiling_seconds: float = setting(15.0, "Seconds of the bare-producer run.")
     out: str = setting("artifacts/bench-gateway", "Per-row JSON reports and plots.")
     markdown: str = setting("", "Rewrite the gateway section of this file.")
@@ -65,6 +70,17 @@ class BenchGatewayOptions:
             return [int(n) for n in self.streams.split(",") if n.strip()]
         except ValueError:
             raise SettingsError("--streams takes numbers, e.g. 1000,5000") from None
+
+    def process_counts(self) -> list[int]:
+        from pipeline.config import SettingsError
+
+        try:
+            counts = [int(n) for n in self.gateway_processes.split(",") if n.strip()]
+        except ValueError:
+            counts = []
+        if not counts or min(counts) < 1:
+            raise SettingsError("--gateway-processes takes counts of 1 or more, e.g. 1,2")
+        return counts
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,41 @@ export function saveToken(token, storage = sessionStorage) {
   storage.setItem(KEY, token.trim());
 }
 
-/** Seconds since the epoch at which a JWT expires, or null when it says nothing readable. */
-export function expiryOf(token) {
+/** A JWT's claims (not verified: the gateway does that), or null when unreadable. */
+export function claimsOf(token) {
   try {
     const body = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
     const claims = JSON.parse(atob(body + "=".repeat((4 - (body.length % 4)) % 4)));
-    return Number.isFinite(claims.exp) ? claims.exp : null;
+    return claims && typeof claims === "object" ? claims : null;
   } catch {
     return null;
   }
+}
+
+/** Seconds since the epoch at which a JWT expires, or null when it says nothing readable. */
+export function expiryOf(token) {
+  const claims = claimsOf(token);
+  return claims && Number.isFinite(claims.exp) ? claims.exp : null;
+}
+
+/** A token's scopes: the `scope` claim (space-separated) or `scp` (a list), as the gateway reads them. */
+export function scopesOf(token) {
+  const claims = claimsOf(token) || {};
+  if (typeof claims.scope === "string") return claims.scope.split(/\s+/).filter(Boolean);
+  if (Array.isArray(claims.scp)) return claims.scp.filter((s) => typeof s === "string");
+  return [];
+}
+
+/**
+ * Why this token cannot save rules ("" when it has the admin scope, or when there is no
+ * readable token: a gateway with auth off takes anything, and one with auth on says no).
+ */
+export function adminProblem(token = currentToken()) {
+  if (!token || !claimsOf(token)) return "";
+  const scopes = scopesOf(token);
+  if (scopes.includes("admin")) return "";
+  const has = scopes.length ? `this one has ${scopes.join(" ")}` : "this one has no scopes";
+  return `Saving rules needs a token with the admin scope (${has}).`;
 }
 
 /** Why the page must ask for a token ("" when the one it has looks usable). */

@@ -1,5 +1,6 @@
 /**
- * The viewer page: stream list, grid of live tiles, class filter, recent detections, and
+ * The viewer page: stream list, grid of live tiles, class filter, recent detections, the
+ * analytics (rules drawn on tiles, counters, recent events, drawing new rules), and
  * "Use my camera". What is on screen lives in the URL fragment (viewstate.js), so a view
  * can be bookmarked; everything reconnects by itself when the gateway restarts.
  */
@@ -7,8 +8,10 @@ import { adoptToken, askForToken, tokenProblem } from "./auth.js";
 import { CameraPublisher, cameraUnavailable } from "./camera.js";
 import { ClassFilter } from "./classes.js";
 import { ClockOffset } from "./clock.js";
+import { EventListView } from "./events.js";
 import { DetectionPanel } from "./panel.js";
 import { counterRates } from "./rates.js";
+import { RulesSource } from "./rules.js";
 import { socketBase, WAITING } from "./socket.js";
 import { StreamListView } from "./streamlist.js";
 import { StreamDirectory } from "./streams.js";
@@ -34,6 +37,8 @@ class Viewer {
     this.tiles = new Map();
     this.grid = $("grid");
     this.panel = new DetectionPanel($("recent"), this.filter);
+    this.events = new EventListView($("events"), this.httpBase);
+    this.rules = new RulesSource(this.httpBase, (state) => this.onRules(state));
     this.list = new StreamListView($("stream-list"), $("stream-count"), (id, on) => this.toggle(id, on));
     this.samples = []; // recent counter snapshots of GET /v1/streams, oldest first
     this.directoryState = null;
@@ -52,6 +57,7 @@ class Viewer {
     this.renderFilter();
     this.panel.render();
     this.directory.start();
+    this.rules.start();
     setInterval(() => {
       this.refreshConnection();
       this.renderFilter();
@@ -159,6 +165,8 @@ class Viewer {
           },
           onClose: (streamId) => this.toggle(streamId, false),
           onChange: () => this.refreshConnection(),
+          rules: this.rules,
+          onEvent: (event) => this.events.add(event),
         });
         this.tiles.set(id, tile);
         tile.start();
@@ -183,6 +191,14 @@ class Viewer {
       this.list.update(streams, nowUs, rates, this.selected);
     }
     this.saveHash();
+  }
+
+  /** The rules in force changed (or could not be read): every tile draws them again. */
+  onRules(state) {
+    const status = $("rules-status");
+    status.textContent = state.message;
+    status.hidden = !state.message;
+    for (const tile of this.tiles.values()) tile.rulesChanged();
   }
 
   rerender() {

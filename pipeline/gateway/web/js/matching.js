@@ -64,3 +64,44 @@ export function boxesFor(ring, frame, maxAgeMs = 2000) {
   }
   return { match: NONE, detections: null, ageMs: null };
 }
+
+/**
+ * The analytics' `tracks` messages of one stream (the objects of a frame with their track
+ * ids), by frame: they follow the frame's detections on the subscribe socket. A frame is
+ * named by its id and capture time (a tracks message has no gateway time).
+ */
+export class TrackRing {
+  constructor(capacity = 64) {
+    this.capacity = capacity;
+    this.byFrame = new Map();
+  }
+
+  static key(frameId, captureTsUs) {
+    return `${frameId}:${captureTsUs}`;
+  }
+
+  add(tracks) {
+    const key = TrackRing.key(tracks.frame_id, tracks.capture_ts_us);
+    this.byFrame.delete(key);
+    this.byFrame.set(key, tracks);
+    while (this.byFrame.size > this.capacity) this.byFrame.delete(this.byFrame.keys().next().value);
+  }
+
+  /** The tracks of the frame these detections belong to; undefined if none (yet). */
+  of(detections) {
+    return this.byFrame.get(TrackRing.key(detections.frame_id, detections.capture_ts_us));
+  }
+}
+
+/**
+ * The detections' objects with their track ids. The analytics keep a frame's objects in
+ * the detections' order, so they pair by index (and must agree on the label); objects
+ * without a partner keep no track id.
+ */
+export function withTracks(objects, tracks) {
+  if (!tracks) return objects;
+  return objects.map((o, i) => {
+    const t = tracks.objects[i];
+    return t && t.label === o.label ? { ...o, track_id: t.track_id } : o;
+  });
+}

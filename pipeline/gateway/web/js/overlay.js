@@ -11,9 +11,14 @@ export function colorFor(classId) {
   return `hsl(${(classId * 67) % 360} 90% 60%)`;
 }
 
+/** "person #12" for a tracked object (analytics running, track confirmed), else "person". */
+export function nameOf(o) {
+  return o.track_id >= 0 ? `${o.label} #${o.track_id}` : o.label;
+}
+
 export function describe(objects) {
   if (!objects.length) return "no objects";
-  const parts = objects.map((o) => `${o.label} ${Math.round(o.score * 100)}%`);
+  const parts = objects.map((o) => `${nameOf(o)} ${Math.round(o.score * 100)}%`);
   return `${objects.length} object${objects.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
@@ -59,7 +64,8 @@ export function placeLabels(boxes, width, height, font) {
 }
 
 /**
- * Replace the SVG's boxes. `dashed` marks boxes that belong to an earlier frame.
+ * Replace the SVG's boxes. `dashed` marks boxes that belong to an earlier frame. An object
+ * with a `track_id` (from the analytics' tracks) is labelled with it: "person #12 87%".
  * @returns {number} how many boxes were drawn
  */
 export function drawBoxes(svg, { width, height }, objects, { dashed = false } = {}) {
@@ -72,7 +78,7 @@ export function drawBoxes(svg, { width, height }, objects, { dashed = false } = 
     const top = clamp(y1, 0, height);
     const right = clamp(x2, 0, width);
     const bottom = clamp(y2, 0, height);
-    return { left, top, right, bottom, text: `${o.label} ${Math.round(o.score * 100)}%`, score: o.score };
+    return { left, top, right, bottom, text: `${nameOf(o)} ${Math.round(o.score * 100)}%`, score: o.score };
   });
   const spots = placeLabels(boxes, width, height, font);
   objects.forEach((o, i) => {
@@ -83,8 +89,9 @@ export function drawBoxes(svg, { width, height }, objects, { dashed = false } = 
     group.dataset.label = o.label;
     group.dataset.score = String(o.score);
     group.dataset.box = o.box.join(",");
+    if (o.track_id !== undefined) group.dataset.track = String(o.track_id);
     const title = element("title", {});
-    title.textContent = `${o.label} ${(o.score * 100).toFixed(1)}%`;
+    title.textContent = `${nameOf(o)} ${(o.score * 100).toFixed(1)}%`;
     group.append(
       title,
       element("rect", {

@@ -9,15 +9,30 @@
  * When that frame is no longer held (or the gateway keeps none), the latest frame is shown
  * and matching.js decides what is drawn on it. While no detections come (no worker yet),
  * the latest frame is refreshed every second so the picture stays live.
+ *
+ * With the analytics running, the tile also draws the rules in force for its stream (lines
+ * with their `in` arrow, zones), labels boxes with their track ids (the `tracks` messages
+ * that follow detections on the same socket), keeps live counters per line and zone (its
+ * own WS /v1/events socket, and GET /v1/streams/{id}/counts each time that socket opens),
+ * hands the events to the page's list, and has an editor to draw and save a new rule.
  */
 import { askForToken, withToken } from "./auth.js";
-import { boxesFor, DetectionRing, EARLIER, EXACT } from "./matching.js";
+import { RuleCounts } from "./counters.js";
+import { RuleEditor } from "./editor.js";
+import { boxesFor, DetectionRing, EARLIER, EXACT, TrackRing, withTracks } from "./matching.js";
 import { describe, drawBoxes } from "./overlay.js";
+import { drawRules } from "./rulelayer.js";
+import { rulesFor } from "./rules.js";
 import { LatencyWindow, RateMeter } from "./rates.js";
 import { FAILED, OPEN, ReconnectingSocket, WAITING } from "./socket.js";
 import { STALE_AFTER_MS } from "./streams.js";
 
 const IDLE_REFRESH_MS = 1000;
+// With the analytics running, a frame waits this long at most for its track ids, so boxes
+// and ids reach the screen together; "running" = a tracks message in the last few seconds.
+// When ids come later than that as a rule (analytics far behind), frames do not wait.
+const TRACKS_WAIT_MS = 250;
+const TRACKS_FLOWING_MS = 3000;
 
 function formatMs(ms) {
   if (ms === null || !Number.isFinite(ms)) return "–";
@@ -42,18 +57,31 @@ export class Tile {
    * @param {(streamId: string, detections: object) => void} options.onDetections
    * @param {(streamId: string) => void} options.onClose
    * @param {(tile: Tile) => void} options.onChange
+   * @param {import("./rules.js").RulesSource} options.rules the rules in force
+   * @param {(event: object) => void} options.onEvent an analytics event of this stream
    */
-  constructor({ streamId, httpBase, wsBase, clock, filter, onDetections, onClose, onChange }) {
+  constructor({ streamId, httpBase, wsBase, clock, filter, onDetections, onClose, onChange, rules, onEvent }) {
     this.streamId = streamId;
     this.httpBase = httpBase;
     this.clock = clock;
     this.filter = filter;
     this.onDetections = onDetections;
     this.onChange = onChange;
+    this.rules = rules;
+    this.onEvent = onEvent;
     this.ring = new DetectionRing(64);
+    this.tracks = new TrackRing(64);
+    this.counts = new RuleCounts();
+    this.latestTracksTs = -Infinity;
+    this.lastTracksAt = -Infinity;
+    this.tracksWaiter = null; // {detections, resolve} of the frame being fetched
+    this.rulesDrawn = "";
+    this.countersScheduled = false;
     this.detectionRate = new RateMeter();
     this.shownRate = new RateMeter();
     this.latency = new LatencyWindow(30);
+    this.tracksLag = new LatencyWindow(30); // ms from a frame's detections to its track ids
+    this.arrivals = new Map(); // frame key -> when its detections arrived (performance.now)
     this.want = null; // newest detections whose frame is not shown yet
     this.fetching = false;
     this.shown = null; // {frameId, tsUs, width, height}
@@ -68,8 +96,26 @@ export class Tile {
       onMessage: (message) => this.receive(message),
       onState: () => this.refreshStatus(),
     });
+    this.analytics = new ReconnectingSocket(withToken(`${wsBase}/v1/events?streams=${id}`), {
+      onMessage: (message) => this.receiveAnalytics(message),
+      onState: (state) => {
+        this.element.dataset.events = state.status;
+      },
+    });
     this.framesUrl = `${httpBase}/v1/streams/${id}/frames/`;
     this.latestUrl = `${httpBase}/v1/streams/${id}/latest.jpg`;
+    this.countsUrl = `${httpBase}/v1/streams/${id}/counts`;
+    this.editor = new RuleEditor({
+      streamId,
+      wsBase,
+      stage: this.stage,
+      layer: this.draftSvg,
+      frame: () => this.shown,
+      rules,
+      onSaved: (message) => this.note(message),
+      onToggle: (open) => this.drawButton.setAttribute("aria-pressed", String(open)),
+    });
+    this.element.insertBefore(this.editor.element, this.caption);
   }
 
   build(onClose) {
@@ -81,6 +127,14 @@ export class Tile {
     head.append(make("h2", "tile-name", this.streamId));
     this.badge = make("span", "badge", "connecting…");
     head.append(this.badge);
+    const draw = make("button", "tile-draw", "✎");
+    draw.type = "button";
+    draw.title = `Draw a line or zone on ${this.streamId}`;
+    draw.setAttribute("aria-label", `Draw a line or zone on ${this.streamId}`);
+    draw.addEventListener("click", () => this.editor.toggle());
+    draw.setAttribute("aria-pressed", "false");
+    this.drawButton = draw;
+    head.append(draw);
     const close = make("button", "tile-close", "×");
     close.type = "button";
     close.title = `Stop watching ${this.streamId}`;
@@ -95,18 +149,34 @@ export class Tile {
     this.svg.classList.add("boxes");
     this.svg.setAttribute("role", "img");
     this.svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    this.rulesSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.rulesSvg.classList.add("rules");
+    this.rulesSvg.setAttribute("role", "img");
+    this.rulesSvg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    this.draftSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.draftSvg.classList.add("draft");
+    this.draftSvg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    this.draftSvg.setAttribute("aria-hidden", "true");
     this.placeholder = make("p", "placeholder", "Waiting for the first frame…");
-    this.stage.append(this.img, this.svg, this.placeholder);
+    this.stage.append(this.img, this.rulesSvg, this.svg, this.draftSvg, this.placeholder);
+    this.counters = make("ul", "counters");
+    this.counters.setAttribute("aria-label", `Counts on ${this.streamId}`);
+    this.counters.hidden = true;
+    this.notice = make("p", "tile-notice");
+    this.notice.setAttribute("role", "status");
+    this.notice.hidden = true;
     const caption = make("figcaption", "tile-foot");
     this.readouts = make("span", "readouts", "– fps · e2e –");
     this.matchNote = make("span", "match-note", "");
     caption.append(this.readouts, this.matchNote);
-    root.append(head, this.stage, caption);
+    this.caption = caption;
+    root.append(head, this.stage, this.counters, this.notice, caption);
     this.element = root;
   }
 
   start() {
     this.socket.start();
+    this.analytics.start();
     this.idleTimer = setInterval(() => this.refreshIdle(), IDLE_REFRESH_MS);
     this.refreshIdle();
   }
@@ -114,6 +184,7 @@ export class Tile {
   destroy() {
     this.destroyed = true;
     this.socket.stop();
+    this.analytics.stop();
     clearInterval(this.idleTimer);
     this.aborter.abort();
     if (this.frameUrl) URL.revokeObjectURL(this.frameUrl);
@@ -122,9 +193,11 @@ export class Tile {
 
   /** Try again at once (the gateway is back), instead of waiting out the backoff. */
   reconnectNow() {
-    if (this.socket.state.status === WAITING) {
-      this.socket.stop();
-      this.socket.start();
+    for (const socket of [this.socket, this.analytics]) {
+      if (socket.state.status === WAITING) {
+        socket.stop();
+        socket.start();
+      }
     }
   }
 
@@ -133,8 +206,14 @@ export class Tile {
       this.dropped += message.count;
       return;
     }
+    if (message.type === "tracks" && message.stream_id === this.streamId) {
+      this.receiveTracks(message);
+      return;
+    }
     if (message.type !== "detections" || message.stream_id !== this.streamId) return;
     this.ring.add(message);
+    this.arrivals.set(`${message.frame_id}:${message.capture_ts_us}`, performance.now());
+    while (this.arrivals.size > 64) this.arrivals.delete(this.arrivals.keys().next().value);
     this.lastDetectionsAt = performance.now();
     this.detectionRate.tick();
     this.onDetections(this.streamId, message);
@@ -150,8 +229,10 @@ export class Tile {
       while (this.want && !this.destroyed) {
         const detections = this.want;
         this.want = null;
+        const tracked = this.waitForTracks(detections);
         let response = await this.fetchFrame(`${this.framesUrl}${detections.frame_id}.jpg`);
         if (response && response.status === 404) response = await this.fetchFrame(this.latestUrl);
+        await tracked;
         if (response && response.ok) await this.display(response);
       }
     } finally {
@@ -218,11 +299,149 @@ export class Tile {
     this.refreshStatus();
   }
 
+  /** Resolves once these detections' track ids are here, or at once when none will come. */
+  waitForTracks(detections) {
+    const late = this.tracksLag.values.length >= 5 && this.tracksLag.percentile(50) > TRACKS_WAIT_MS;
+    if (late || performance.now() - this.lastTracksAt > TRACKS_FLOWING_MS || this.tracks.of(detections)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.tracksWaiter = null;
+        resolve();
+      }, TRACKS_WAIT_MS);
+      this.tracksWaiter = {
+        detections,
+        resolve: () => {
+          clearTimeout(timer);
+          this.tracksWaiter = null;
+          resolve();
+        },
+      };
+    });
+  }
+
+  /** The analytics' objects of a frame, with track ids: label the boxes if it is shown. */
+  receiveTracks(tracks) {
+    this.tracks.add(tracks);
+    this.lastTracksAt = performance.now();
+    const arrived = this.arrivals.get(`${tracks.frame_id}:${tracks.capture_ts_us}`);
+    if (arrived !== undefined) this.tracksLag.add(this.lastTracksAt - arrived);
+    const waiter = this.tracksWaiter;
+    if (waiter && this.tracks.of(waiter.detections) === tracks) waiter.resolve();
+    if (tracks.capture_ts_us >= this.latestTracksTs) {
+      this.latestTracksTs = tracks.capture_ts_us;
+      this.counts.applyTracks(tracks);
+      this.scheduleCounters();
+    }
+    const shown = this.shownDetections;
+    if (shown && shown.frame_id === tracks.frame_id && shown.capture_ts_us === tracks.capture_ts_us) {
+      this.render();
+    }
+  }
+
+  /** A message of the events socket: events and window counts of this stream. */
+  receiveAnalytics(message) {
+    if (message.type === "hello") {
+      this.fetchCounts(); // after every (re)connect: the totals so far
+    } else if (message.type === "event" && message.stream_id === this.streamId) {
+      if (this.counts.applyEvent(message)) this.onEvent?.(message);
+    } else if (message.type === "counts" && message.stream_id === this.streamId) {
+      this.counts.applyCounts(message);
+    } else {
+      return;
+    }
+    this.scheduleCounters();
+  }
+
+  async fetchCounts() {
+    const response = await this.fetchFrame(this.countsUrl);
+    if (!response || !response.ok) return;
+    try {
+      this.counts.loadSummary(await response.json());
+    } catch {
+      return;
+    }
+    this.scheduleCounters();
+  }
+
+  /** The rules in force changed: draw them (and their counters) again. */
+  rulesChanged() {
+    this.rulesDrawn = "";
+    this.drawRules();
+    this.scheduleCounters();
+    if (this.editor.isOpen) this.editor.refreshChoices();
+  }
+
+  /** Lines and zones over the frame, redrawn when the rules, the frame size or the tile size change. */
+  drawRules() {
+    if (!this.shown) return;
+    const { width, height } = this.shown;
+    const entry = rulesFor(this.rules.state.doc, this.streamId);
+    const key = `${width}x${height}@${this.rulesSvg.clientWidth}x${this.rulesSvg.clientHeight}:${this.rules.state.yaml}`;
+    if (key === this.rulesDrawn) return;
+    this.rulesDrawn = key;
+    const drawn = drawRules(this.rulesSvg, { width, height }, entry);
+    this.element.dataset.rules = String(drawn);
+    this.element.dataset.rulesPattern = entry ? entry.pattern : "";
+  }
+
+  scheduleCounters() {
+    if (this.countersScheduled || this.destroyed) return;
+    this.countersScheduled = true;
+    requestAnimationFrame(() => {
+      this.countersScheduled = false;
+      this.renderCounters();
+    });
+  }
+
+  renderCounters() {
+    const rows = this.counts.rows(rulesFor(this.rules.state.doc, this.streamId));
+    this.counters.hidden = rows.length === 0;
+    this.counters.replaceChildren(...rows.map((row) => {
+      const item = make("li", `counter ${row.kind}`);
+      const data = item.dataset;
+      data.rule = row.rule;
+      data.kind = row.kind;
+      const name = make("span", "rule-name", row.rule);
+      const labels = [...row.labels.entries()].map(([label, v]) => row.kind === "line"
+        ? `${label}: in ${v.crossed_in}, out ${v.crossed_out}`
+        : `${label}: ${v.entries} entries`);
+      const since = row.pending ? `; ${row.pending} from events since the last closed window` : "";
+      item.title = (labels.length ? labels.join("; ") : "nothing counted yet") + since;
+      if (row.kind === "line") {
+        data.in = String(row.in);
+        data.out = String(row.out);
+        item.append(name, " ", make("span", "count", `in ${row.in}`), " ", make("span", "count", `out ${row.out}`));
+      } else {
+        data.now = String(row.now);
+        data.entries = String(row.entries);
+        item.append(name, " ", make("span", "count", `now ${row.now}`), " ", make("span", "count", `entries ${row.entries}`));
+      }
+      data.pending = String(row.pending);
+      return item;
+    }));
+  }
+
+  /** A short message under the picture (a rule saved), gone after a while. */
+  note(message) {
+    this.notice.textContent = message;
+    this.notice.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      this.notice.hidden = true;
+    }, 8000);
+  }
+
   /** Draw the boxes that belong on the shown frame (again, after a filter change). */
   render() {
     if (!this.shown) return { match: "none", detections: null, ageMs: null };
+    this.drawRules();
+    if (this.editor.isOpen) this.editor.redraw(false);
     const pick = boxesFor(this.ring, this.shown);
-    const objects = pick.detections ? this.filter.filter(pick.detections.objects) : [];
+    this.shownDetections = pick.detections;
+    const tracked = pick.detections ? withTracks(pick.detections.objects, this.tracks.of(pick.detections)) : [];
+    const objects = this.filter.filter(tracked);
     const drawn = drawBoxes(this.svg, this.shown, objects, { dashed: pick.match === EARLIER });
     const data = this.element.dataset;
     data.frameId = String(this.shown.frameId);
@@ -231,6 +450,7 @@ export class Tile {
     data.boxCount = String(drawn);
     data.boxesFrameId = pick.detections ? String(pick.detections.frame_id) : "";
     data.boxesTsUs = pick.detections ? String(pick.detections.gateway_ts_us) : "";
+    data.tracked = String(Boolean(pick.detections && this.tracks.of(pick.detections)));
     const hidden = pick.detections ? pick.detections.objects.length - drawn : 0;
     const filtered = hidden ? ` (${hidden} hidden by the class filter)` : "";
     if (pick.match === EXACT) {
@@ -287,6 +507,9 @@ export class Tile {
     this.readouts.title =
       `${fps.toFixed(1)} frames shown per second, ${this.detectionRate.rate().toFixed(1)} detections ` +
       `per second received; end-to-end latency (capture to frame and boxes on screen), median of the ` +
-      `last ${this.latency.values.length}: ${formatMs(p50)}, p95 ${formatMs(this.latency.percentile(95))}`;
+      `last ${this.latency.values.length}: ${formatMs(p50)}, p95 ${formatMs(this.latency.percentile(95))}` +
+      (this.tracksLag.values.length
+        ? `; track ids arrive ${formatMs(this.tracksLag.percentile(50))} after their boxes (median)`
+        : "");
   }
 }
