@@ -1,6 +1,7 @@
 """Promised gateway and readiness paths, against real processes: /readyz answering 503,
-the producer queue refusing with `overloaded` while the broker is paused, the bound of
-1024 frames awaiting the broker per socket, and a frame sent in fragments."""
+the producer queue refusing with `overloaded` while the broker is paused (and ending an
+ordered socket), the bound of 1024 frames awaiting the broker per socket, and a frame sent
+in fragments."""
 
 from __future__ import annotations
 
