@@ -33,7 +33,7 @@ export VAE_MEDIA_DIR ?= $(ORIGIN_SHARED)/media
 endif
 endif
 
-.PHONY: help venv up up-local down test test-faults test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode fuzz
+.PHONY: help venv up up-local down test test-faults soak soak-record test-unit test-browser lint typecheck check assets models media broker chromium docs clean bench bench-gateway bench-inference bench-gating bench-decode fuzz
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,14 @@ test: $(TEST_STAMP) assets chromium rtsp-server ## Run every test (one embedded 
 test-faults: $(TEST_STAMP) assets ## The fault suite: each fault against a running pipeline; prints the table, keeps it in docs/reliability.md
 	$(PY) -m pytest -m faults $(PYTEST_ARGS)
 	$(PY) scripts/update_reliability_table.py artifacts/faults.json docs/reliability.md
+
+SOAK_ARGS ?=
+SOAK_OUT ?= artifacts/soak
+soak: $(STAMP) assets ## Soak (not in CI): broker, gateway, worker, analytics under loadgen, 30 min at 500 streams x 1 fps (SOAK_ARGS="--duration 180 --streams 100"); RSS and lag -> SOAK_OUT
+	$(VAE) bench soak --out $(SOAK_OUT) $(SOAK_ARGS)
+
+soak-record: $(STAMP) ## Put the last soak (SOAK_OUT/soak.json) into docs/reliability.md, its JSON into docs/bench/, its plot into docs/img/
+	$(VAE) bench soak --from-json $(SOAK_OUT)/soak.json --markdown docs/reliability.md --plot docs/img/soak.png --json docs/bench/soak.json
 
 test-unit: $(TEST_STAMP) assets ## Run the unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

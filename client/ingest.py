@@ -47,11 +47,15 @@ class IngestClient:
         stream_id: str,
         *,
         ack: bool = False,
+        ordered: bool = False,
         token: str = "",
         **ws_options: Any,
     ):
-        """``token``: sent as ``Authorization: Bearer``; empty: found (client.credentials)."""
-        query = "?ack=1" if ack else ""
+        """``token``: sent as ``Authorization: Bearer``; empty: found (client.credentials).
+        ``ordered``: a refusal that may pass ends the socket (the gateway reads nothing after
+        the refused frame, acks the frames before it, then closes with 1013)."""
+        flags = [name for name, on in (("ack", ack), ("ordered", ordered)) if on]
+        query = "?" + "&".join(f"{name}=1" for name in flags) if flags else ""
         self.url = f"{_http_base(gateway_url)}/v1/ingest/{stream_id}{query}"
         self.stream_id = stream_id
         self.ack = ack

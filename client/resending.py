@@ -2,10 +2,16 @@
 
 Each frame stays in a bounded buffer until the gateway acks it (the ack means the broker
 has it). When the socket drops, the client reconnects with jittered exponential backoff and
-resends, oldest first, every frame not acked, so per-stream order is kept. When the buffer is
-full (the gateway unreachable for longer than it holds), the oldest frame goes and is counted:
-a live camera prefers its newest frames. A frame resent after its ack was lost in the drop
-reaches the broker twice: downstream tolerates that (README, "Delivery guarantees").
+resends, oldest first, every frame not acked, so per-stream order is kept. A refusal that may
+pass (`overloaded`, `rate_limited`, `produce_failed`) keeps the frame to send again. The
+socket is opened ``ordered``: after an `overloaded` or `rate_limited` refusal the gateway
+reads nothing more, acks the frames before the refused one and closes the socket, so the
+resend comes before any later frame of the stream (a gateway without ordered sockets, or a
+`produce_failed`, leaves the socket open and the resend may come after later frames). When
+the buffer is full (the gateway unreachable for longer than it holds), the oldest frame goes
+and is counted: a live camera prefers its newest frames. A frame resent after its ack was
+lost in the drop reaches the broker twice: downstream tolerates that (README, "Delivery
+guarantees").
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from client.ingest import GatewayError, IngestClient
 
 log = logging.getLogger(__name__)
 
-# Refusals that may pass: the frame is kept and sent again after a backoff.
-TRANSIENT_REFUSALS = frozenset({"overloaded", "produce_failed"})
+# Refusals that may pass: the frame is kept and sent again after a backoff (a resend burst
+# after an outage is what the gateway's per-stream rate limit refuses first).
+TRANSIENT_REFUSALS = frozenset({"overloaded", "produce_failed", "rate_limited"})
+# Of them, those after which an ordered socket is closed by the gateway.
+CLOSING_REFUSALS = frozenset({"overloaded", "rate_limited"})
 
 
 @dataclass
@@ -40,6 +49,7 @@ class ResendStats:
     acked: int = 0
     dropped_oldest: int = 0  # pushed out of a full buffer before being acked
     refused: dict[str, int] = field(default_factory=dict)  # permanent refusals, by code
+    retried: dict[str, int] = field(default_factory=dict)  # transient refusals, by code
     reconnects: int = 0
 
     def add(self, other: ResendStats) -> None:
@@ -51,6 +61,8 @@ class ResendStats:
         self.reconnects += other.reconnects
         for code, count in other.refused.items():
             self.refused[code] = self.refused.get(code, 0) + count
+        for code, count in other.retried.items():
+            self.retried[code] = self.retried.get(code, 0) + count
 
 
 @dataclass(slots=True)
@@ -93,6 +105,8 @@ class ResendingClient:
         self._empty = asyncio.Event()
         self._empty.set()
         self._retry_at = 0.0  # monotonic: after a transient refusal, wait before sending
+        self._ordered = False  # the gateway ends the socket after a refusal (hello says so)
+        self._halted = False  # refused on an ordered socket: send nothing more on it
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ResendingClient:
@@ -152,9 +166,11 @@ class ResendingClient:
         while True:
             try:
                 async with IngestClient(
-                    self.gateway_url, self.stream_id, ack=True, **self._ws_options
+                    self.gateway_url, self.stream_id, ack=True, ordered=True, **self._ws_options
                 ) as cam:
                     attempt = 0
+                    self._ordered = bool(cam.hello.get("ordered"))
+                    self._halted = False
                     self.connected.set()
                     for frame in self._buffer.values():
                         frame.sent_here = False  # whatever was not acked goes again
@@ -165,7 +181,8 @@ class ResendingClient:
                 delay = random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2**attempt))
                 attempt += 1
                 self.stats.reconnects += 1
-                log.warning(
+                after_refusal = self._halted and isinstance(exc, ConnectionClosed)
+                (log.debug if after_refusal else log.warning)(
                     "%s: gateway %s unavailable (%s); %d frames unacked; retrying in %.1f s",
                     self.stream_id,
                     self.gateway_url,
@@ -183,7 +200,7 @@ class ResendingClient:
                     reader.result()  # raises why the socket ended
                     return
                 wait = self._retry_at - time.monotonic()
-                frame_id = self._next_unsent() if wait <= 0 else None
+                frame_id = self._next_unsent() if wait <= 0 and not self._halted else None
                 if frame_id is None:
                     self._wake.clear()
                     waker = asyncio.create_task(self._wake.wait())
@@ -232,7 +249,10 @@ class ResendingClient:
             log.warning("%s: %s", self.stream_id, exc)
             return
         if exc.code in TRANSIENT_REFUSALS:
+            self.stats.retried[exc.code] = self.stats.retried.get(exc.code, 0) + 1
             frame.sent_here = False  # send again, after a pause
+            if self._ordered and exc.code in CLOSING_REFUSALS:
+                self._halted = True  # the gateway closes this socket: send again on the next
             self._retry_at = time.monotonic() + random.uniform(0.5, 1.0) * self.backoff_s * 5
             self._wake.set()
             return

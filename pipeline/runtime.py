@@ -56,6 +56,17 @@ def pid_cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pid_rss_bytes(pid: int) -> int:
+    """Resident memory of a process (VmRSS); 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def descendants(pid: int) -> list[int]:
     """The processes ``pid`` started, theirs, and so on (Linux /proc; [] elsewhere)."""
     found: list[int] = []

@@ -4,6 +4,7 @@ between its markers, with the command and the date."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from datetime import UTC, datetime
@@ -21,8 +22,8 @@ def main() -> None:
     table = FaultTable([FaultRow(**row) for row in json.loads(source.read_text())])
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (
-        f"{START}\nLast run: {stamp} on {platform.node()} ({platform.machine()}), "
-        f"`make test-faults`.\n\n{table.markdown()}\n{END}"
+        f"{START}\nLast run: {stamp} on {platform.node()} ({platform.machine()}, "
+        f"{os.cpu_count()} cores), `make test-faults`.\n\n{table.markdown()}\n{END}"
     )
     text = doc.read_text()
     head, _, rest = text.partition(START)

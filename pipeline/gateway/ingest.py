@@ -11,6 +11,13 @@ Reading pauses (the transport stops reading, TCP pushes back on the camera) whil
 bound is reached: the producer's local queue is full (each frame then waits up to
 VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS for room, and is refused as `overloaded` after that),
 MAX_PENDING_PER_SOCKET frames await the broker, or the acks written are not being read.
+
+On an ordered socket (``?ordered=1``) a refusal that may pass (`overloaded`, `rate_limited`)
+ends the socket: reading pauses for good and nothing after the refused frame is served
+(frames already read behind it are dropped, uncounted), the frames before it are acked (or
+answered) in order as the broker settles them, then the socket closes with 1013 (try again
+later). A client that sends the refused frame again, first, on a new socket keeps its
+stream's order.
 """
 
 from __future__ import annotations
@@ -23,13 +30,13 @@ from collections import deque
 from typing import NamedTuple
 
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 
 from pipeline.gateway.connection import GatewayConnection
 from pipeline.gateway.context import GatewayContext
 from pipeline.kafka.producer import DeliveryReport
 from pipeline.protocol import messages
-from pipeline.protocol.envelope import IngestError, parse_ingest_message
+from pipeline.protocol.envelope import IngestError, envelope_frame_id, parse_ingest_message
 from pipeline.protocol.routes import Ingest
 from pipeline.serde import frame_record
 
@@ -38,6 +45,9 @@ log = logging.getLogger(__name__)
 # Frames of one socket queued to the broker but not yet acknowledged; at this many the
 # socket's reads pause until acks catch up (they resume at half).
 MAX_PENDING_PER_SOCKET = 1024
+
+# Refusals that end an ordered socket (they may pass: the client sends the frame again).
+CLOSING_REFUSALS = frozenset({"overloaded", "rate_limited"})
 
 _TEXT, _CONT = Opcode.TEXT, Opcode.CONT
 
@@ -79,6 +89,7 @@ class IngestSession:
         self.ctx = ctx
         self.stream_id = route.stream_id
         self.want_acks = route.ack
+        self.ordered = route.ordered
         self.key = route.stream_id.encode()
         gw = ctx.settings.gateway
         self.max_bytes = gw.max_frame_bytes
@@ -101,7 +112,9 @@ class IngestSession:
         self.inbox: deque[tuple[bytes, float, int]] = deque()
         self.stalled: _Ready | None = None
         self.pending: deque[_Sent] = deque()  # produced, in receipt order, not yet acked
-        self.holds: set[str] = set()  # why reading is paused: queue, acks, writes
+        self.holds: set[str] = set()  # why reading is paused: queue, acks, writes, closing
+        self.closing = ""  # an ordered socket's refusal: the close reason once answered
+        self._closer: asyncio.Task[None] | None = None
         self._fragments: list[bytes] | None = None
         self._fragmented_text = False
         self._waiter: asyncio.Task[None] | None = None
@@ -111,6 +124,8 @@ class IngestSession:
 
     def on_frame(self, frame: Frame) -> None:
         """Every data frame of the socket, as websockets parses it (inside data_received)."""
+        if self.closing:
+            return  # after an ordered socket's refusal: read past until the close, not served
         opcode = frame.opcode
         if opcode is _CONT:
             if self._fragments is None:
@@ -143,7 +158,9 @@ class IngestSession:
         self._bytes.inc(len(message))
         ctx = self.ctx
         if not ctx.rates.allow(self.stream_id):
-            self.refuse("rate_limited", self.rate_message, None)
+            # Not parsed (that is the CPU the limit saves), but named when an envelope
+            # carries its id, so that a resending client can send it again.
+            self.refuse("rate_limited", self.rate_message, envelope_frame_id(message))
             return None
         try:
             frame = parse_ingest_message(message, self.max_bytes)
@@ -196,6 +213,29 @@ class IngestSession:
             self.open = self.ws.write_now(messages.error(code, message, frame_id))
             if self.open and self.ws.paused:  # a client that sends and never reads
                 self.hold("writes")
+        if self.ordered and code in CLOSING_REFUSALS:
+            self.end(f"{code}: send it again")
+
+    # --- an ordered socket's end -------------------------------------------------------
+
+    def end(self, reason: str) -> None:
+        """Serve nothing after the refused frame; close once the frames before it settle."""
+        self.closing = reason
+        self.hold("closing")  # never released: the socket closes
+        self.inbox.clear()
+        self._fragments = None
+        if not self.pending:
+            self.close_socket()
+
+    def close_socket(self) -> None:
+        if self._closer is None and self.open:
+            self._closer = asyncio.get_running_loop().create_task(self._close_socket())
+
+    async def _close_socket(self) -> None:
+        # Read again, so the client's answering close frame arrives (data before it is
+        # dropped by on_frame); close() waits for the acks written to drain first.
+        self.ws.transport.resume_reading()
+        await self.ws.close(CloseCode.TRY_AGAIN_LATER, self.closing)
 
     # --- backpressure ------------------------------------------------------------------
 
@@ -297,8 +337,11 @@ class IngestSession:
             self.hold("writes")
         if len(pending) <= MAX_PENDING_PER_SOCKET // 2:
             self.release("acks")
-        if not pending and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        if not pending:
+            if self.closing:
+                self.close_socket()
+            if self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
 
     async def close(self) -> None:
         """The socket closed: drop what was never produced, wait for what is in flight."""
@@ -313,6 +356,8 @@ class IngestSession:
             # Let in-flight deliveries finish so they are counted.
             self._drained = asyncio.get_running_loop().create_future()
             await self._drained
+        if self._closer is not None:
+            await self._closer  # its close() returns once the connection is gone
 
 
 async def handle_ingest(ws: GatewayConnection, route: Ingest, ctx: GatewayContext) -> None:
@@ -325,7 +370,11 @@ async def handle_ingest(ws: GatewayConnection, route: Ingest, ctx: GatewayContex
     ctx.rates.open(route.stream_id)
     try:
         hello = messages.hello(
-            "ingest", stream_id=route.stream_id, ack=route.ack, max_frame_bytes=session.max_bytes
+            "ingest",
+            stream_id=route.stream_id,
+            ack=route.ack,
+            ordered=route.ordered,
+            max_frame_bytes=session.max_bytes,
         )
         await ws.send(hello)
         await ws.wait_closed()

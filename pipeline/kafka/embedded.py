@@ -76,6 +76,11 @@ class EmbeddedBroker:
         return self._child.pid if self._child is not None else None
 
     @property
+    def store_pid(self) -> int | None:
+        """The durable storage's process (SeaweedFS) while it runs; None in memory."""
+        return self._store.pid if self._store is not None else None
+
+    @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 

@@ -76,6 +76,10 @@ class S3Store:
         self.base = 0
 
     @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.base + PARTS.index('s3')}"
 

@@ -64,7 +64,7 @@ def parse_ingest_message(message: bytes, max_frame_bytes: int) -> IngestFrame:
         raise IngestError(
             "frame_too_large",
             f"frame of {size} bytes exceeds the limit of {max_frame_bytes} bytes",
-            _envelope_frame_id(message),
+            envelope_frame_id(message),
         )
     frame_id: int | None = None
     capture_ts_us: int | None = None
@@ -96,7 +96,7 @@ def parse_ingest_message(message: bytes, max_frame_bytes: int) -> IngestFrame:
     return IngestFrame(frame_id, capture_ts_us, image, width, height)
 
 
-def _envelope_frame_id(message: bytes) -> int | None:
+def envelope_frame_id(message: bytes) -> int | None:
     """The sender's frame id from an envelope header, so even a refusal names its frame."""
     if message.startswith(ENVELOPE_MAGIC) and len(message) >= ENVELOPE_HEADER_SIZE:
         _, version, frame_id, _ = ENVELOPE_HEADER.unpack_from(message)

@@ -24,10 +24,16 @@ _EVENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 
 @dataclass(frozen=True, slots=True)
 class Ingest:
-    """WS /v1/ingest/{stream_id}[?ack=1]."""
+    """WS /v1/ingest/{stream_id}[?ack=1][&ordered=1].
+
+    ``ordered``: a refusal that may pass (`overloaded`, `rate_limited`) closes the socket
+    (1013), so that no later frame of the stream is taken before the refused one is sent
+    again: a resending client keeps its stream's order.
+    """
 
     stream_id: str
     ack: bool
+    ordered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,8 @@ def route(path: str) -> Route:
         except BadStreamId as exc:
             return BadRequest(400, str(exc), websocket=True)
         ack = query.get("ack", ["0"])[-1].lower() in _TRUE
-        return Ingest(stream_id, ack)
+        ordered = query.get("ordered", ["0"])[-1].lower() in _TRUE
+        return Ingest(stream_id, ack, ordered)
     if target == SUBSCRIBE_PATH:
         return _subscribe(query)
     if target == RULES_PATH:

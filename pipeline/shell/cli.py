@@ -33,6 +33,7 @@ from pipeline.shell.bench.options import (
     BenchGatewayOptions,
     BenchGatingOptions,
     BenchInferenceOptions,
+    BenchSoakOptions,
 )
 from pipeline.shell.options import (
     AssetOptions,
@@ -150,6 +151,12 @@ def _bench_analytics(run: Invocation) -> int:
     from pipeline.shell.bench.analytics import run_bench
 
     return run_bench(run.options(BenchAnalyticsOptions))
+
+
+def _bench_soak(run: Invocation) -> int:
+    from pipeline.shell.bench.soak import run as run_soak
+
+    return run_soak(run.options(BenchSoakOptions))
 
 
 def _client_token(auth: config.AuthSettings, scopes: tuple[str, ...]) -> None:
@@ -511,6 +518,15 @@ COMMANDS: tuple[Command, ...] = (
         _bench_analytics,
         ("log",),
         ((BenchAnalyticsOptions, None),),
+    ),
+    Command(
+        "bench soak",
+        "The engine (embedded broker, gateway, one worker, analytics) under loadgen for a "
+        "long run: every process's memory and the consumer lag sampled, plotted, and a "
+        "verdict on growth after warm-up (make soak: 30 min at 500 streams x 1 fps).",
+        _bench_soak,
+        ("log",),
+        ((BenchSoakOptions, None),),
     ),
     Command(
         "token issue",

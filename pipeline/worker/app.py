@@ -240,12 +240,19 @@ class Worker:
             return
         if not drained:
             log.warning("revoked partitions %s still had frames in flight after 5 s", partitions)
-        # Only the revoked partitions' positions are taken: the kept ones stay pending for
-        # the next store, so their finished frames are not read again after a restart.
-        self.consumer.commit(self.tracker.take_committable(revoked))
+        # Every revoked partition's position, those already stored for the auto-commit
+        # included (librdkafka would commit those after this callback, racing the next
+        # owner's first fetch); the kept partitions' moves stay pending for the next store.
+        self.consumer.commit(self.tracker.positions(revoked))
         self._release(partitions)
 
     def _on_lost(self, partitions: list[int]) -> None:
+        """The group moved these partitions on without us (our session expired: the process
+        was stopped, or stalled): nothing of them may be committed any more. Frames waiting
+        in the open batch are dropped (their new owner reads them); those already in the
+        stages are still published, and repeat (at least once)."""
+        lost = set(partitions)
+        self.batcher.discard(lambda f: f.partition in lost)
         self._release(partitions)
 
     def _forget_streams(self, partitions: list[int]) -> None:

@@ -1,6 +1,7 @@
 """Promised gateway and readiness paths, against real processes: /readyz answering 503,
-the producer queue refusing with `overloaded` while the broker is paused, the bound of
-1024 frames awaiting the broker per socket, and a frame sent in fragments."""
+the producer queue refusing with `overloaded` while the broker is paused (and ending an
+ordered socket), the bound of 1024 frames awaiting the broker per socket, and a frame sent
+in fragments."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from client import GatewayError, IngestClient
 from pipeline.kafka.admin import ensure_topics
@@ -118,6 +120,40 @@ async def test_paused_broker_gets_overloaded_then_recovers(own_stack: Any, dog_j
     assert refused_after is not None and refused_after < 50
     assert gateway.metric('vae_gateway_frames_rejected_total{reason="overloaded"}') >= 1
     assert gateway.metric('vae_gateway_frames_rejected_total{reason="produce_failed"}') == 0
+
+
+async def test_an_ordered_socket_ends_at_a_refusal_after_acking_the_frames_before_it(
+    own_stack: Any, dog_jpeg: bytes
+) -> None:
+    """?ordered=1: after `overloaded` nothing more is read, the frames before the refused one
+    are acked once the broker takes them, then the socket closes with 1013 (try again
+    later): a client that sends the refused frame again keeps its stream's order."""
+    gateway = launch_gateway(
+        own_stack,
+        VAE_GATEWAY_PRODUCER_QUEUE_KBYTES="1024",
+        VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS="300",
+    )
+    broker_pid = own_stack.own_broker.pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        async with IngestClient(ws_url(gateway), "cam-ordered", ack=True, ordered=True) as cam:
+            assert cam.hello["ordered"] is True
+            for frame_id in range(12):  # 1 MB queue, 160 kB frames: refused within 12
+                await cam.send(dog_jpeg, frame_id)
+            with pytest.raises(GatewayError) as refused:
+                await asyncio.wait_for(cam.receive(), 30)
+            assert refused.value.code == "overloaded", refused.value
+            first_refused = refused.value.frame_id
+            assert first_refused is not None and 0 < first_refused < 12
+            os.kill(broker_pid, signal.SIGCONT)
+            acks = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    acks.append((await asyncio.wait_for(cam.receive(), 60)).frame_id)
+            assert acks == list(range(first_refused))  # nothing after the refused frame
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
 
 
 async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_stack: Any) -> None:

@@ -5,14 +5,16 @@ request head's size. Each refusal is answered and counted."""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import time
 import urllib.request
 from typing import Any
 
 import pytest
+from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from client import GatewayError, IngestClient
 from pipeline.auth.tokens import issue
@@ -39,21 +41,52 @@ async def test_a_stream_over_its_frame_rate_is_refused_frame_by_frame(
 ) -> None:
     gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="5")
     accepted = refused = 0
+    answered: list[int | None] = []
     started = time.monotonic()
     async with IngestClient(ws_url(gateway), "fast", ack=True) as cam:
         for frame_id in range(20):
             await cam.send(dog_jpeg, frame_id)
         for _ in range(20):
             try:
-                await cam.receive()
+                answered.append((await cam.receive()).frame_id)
                 accepted += 1
             except GatewayError as exc:
                 assert exc.code == "rate_limited", exc
+                answered.append(exc.frame_id)  # named, so a resending client can retry it
                 refused += 1
     elapsed = time.monotonic() - started
+    assert sorted(answered, key=lambda f: -1 if f is None else f) == list(range(20))
     # A bucket of one second's worth (5), refilled at 5/s while the frames went out.
     assert 5 <= accepted <= 5 + 5 * elapsed + 1 and refused == 20 - accepted
     assert (await asyncio.to_thread(limited, gateway))["rate_limited"] == refused
+
+
+async def test_an_ordered_socket_ends_at_its_first_rate_limited_frame(start_gateway: Any) -> None:
+    """?ordered=1: the first `rate_limited` refusal names its frame, the frames before it are
+    acked, nothing after it is served (nor counted), and the socket closes with 1013. Small
+    frames: the 20 arrive together, most of them read in the same read as the refused one."""
+    gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="5")
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 140, 30)).save(out, "JPEG")
+    jpeg = out.getvalue()
+    acks: list[int] = []
+    refusals: list[GatewayError] = []
+    async with IngestClient(ws_url(gateway), "fast-ordered", ack=True, ordered=True) as cam:
+        for frame_id in range(20):
+            await cam.send(jpeg, frame_id)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                try:
+                    acks.append((await asyncio.wait_for(cam.receive(), 30)).frame_id)
+                except GatewayError as exc:
+                    refusals.append(exc)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013, closed.value
+    assert [(r.code, r.frame_id) for r in refusals] == [("rate_limited", len(acks))], refusals
+    assert 5 <= len(acks) < 20, acks  # a bucket of one second's worth, refilled at 5/s
+    assert acks == list(range(len(acks)))
+    assert (await asyncio.to_thread(limited, gateway))["rate_limited"] == 1
+    received = await asyncio.to_thread(gateway.metric, "vae_gateway_frames_received_total")
+    assert received == len(acks) + 1  # the frames behind the refused one were never served
 
 
 async def open_subscriber(url: str, token: str) -> ClientConnection | int:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import urllib.request
-from collections import defaultdict
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from pipeline.topics import engine_topics
 from tests.conftest import Service, ws_url
 from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import committed, read_to_end, read_topic
+from tests.workers import detected_by, frame_at, owned_partitions, wait_for_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
@@ -32,51 +31,12 @@ FRAMES_PER_STREAM = 30
 FPS = 4.0
 
 
-def _partitions(worker: Service) -> set[int]:
-    with urllib.request.urlopen(worker.http + "/readyz", timeout=2) as response:
-        text = response.read().decode()
-    # "in group, partitions [0, 3, 5]"
-    inside = text.split("[", 1)[1].split("]", 1)[0]
-    return {int(p) for p in inside.split(",") if p.strip()}
-
-
-def _wait_for_split(workers: list[Service], total: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    owned: list[set[int]] = []
-    while time.monotonic() < deadline:
-        owned = [_partitions(w) for w in workers]
-        if all(owned) and sum(len(o) for o in owned) == total and not set.intersection(*owned):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"partitions never split between the workers: {owned}")
-
-
 async def _push(url: str, stream_id: str, jpeg: bytes) -> None:
     async with IngestClient(url, stream_id, ack=True) as cam:
         for frame_id in range(FRAMES_PER_STREAM):
             await cam.send(jpeg, frame_id)
             await cam.receive()  # acked: the frame is in Kafka
             await asyncio.sleep(1 / FPS)
-
-
-def _frame_at(stack: Any) -> dict[tuple[int, int], tuple[str, int]]:
-    """(partition, offset) of the frames topic -> (stream_id, frame_id)."""
-    decode = engine_topics(stack.settings.topics).frames.reader(LocalSchemaIds()).decode
-    out = {}
-    for r in read_to_end(stack.settings.kafka, stack.settings.topics.frames):
-        frame = decode(r.value)
-        out[(r.partition, r.offset)] = (frame["stream_id"], frame["frame_id"])
-    return out
-
-
-def _detected(stack: Any, records: list[Any]) -> dict[tuple[str, int], list[str]]:
-    """(stream_id, frame_id) -> the workers that published its detections, in order."""
-    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
-    out: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for r in records:
-        d = decode(r.value)
-        out[(d["stream_id"], d["frame_id"])].append(d["worker"])
-    return out
 
 
 async def _kill_with_frames_uncommitted(
@@ -89,7 +49,7 @@ async def _kill_with_frames_uncommitted(
     """
     kafka, topics = stack.settings.kafka, stack.settings.topics
     for _ in range(100):
-        partitions = _partitions(doomed)
+        partitions = owned_partitions(doomed)
         doomed.process.send_signal(signal.SIGSTOP)
         positions, frames, detections = await asyncio.gather(
             asyncio.to_thread(
@@ -99,12 +59,12 @@ async def _kill_with_frames_uncommitted(
                 topics.frames,
                 topics.frames_partitions,
             ),
-            asyncio.to_thread(_frame_at, stack),
+            asyncio.to_thread(frame_at, stack),
             asyncio.to_thread(read_to_end, kafka, topics.detections),
         )
         by_doomed = {
             frame
-            for frame, workers in _detected(stack, detections).items()
+            for frame, workers in detected_by(stack, detections).items()
             for w in workers
             if w.endswith(f":{doomed.process.pid}")
         }
@@ -119,7 +79,7 @@ async def _kill_with_frames_uncommitted(
             doomed.process.wait()
             name = next(
                 w
-                for ws in _detected(stack, detections).values()
+                for ws in detected_by(stack, detections).values()
                 for w in ws
                 if w.endswith(f":{doomed.process.pid}")
             )
@@ -135,7 +95,7 @@ async def test_sigkill_of_one_worker_loses_no_frame(
     # Offsets, not motion: every frame through the model, so each takes a worker its time.
     doomed = start_worker("killed-worker", VAE_WORKER_GATE="false")
     survivor = start_worker("worker", VAE_WORKER_GATE="false")
-    _wait_for_split([doomed, survivor], stack.settings.topics.frames_partitions)
+    wait_for_split([doomed, survivor], stack.settings.topics.frames_partitions)
 
     gateway = start_gateway()
     url = ws_url(gateway)
@@ -147,13 +107,13 @@ async def test_sigkill_of_one_worker_loses_no_frame(
     every = {(s, f) for s in STREAMS for f in range(FRAMES_PER_STREAM)}
 
     def complete(records: list[Any]) -> bool:
-        detected = _detected(stack, records)
+        detected = detected_by(stack, records)
         return every <= detected.keys() and all(len(detected[f]) >= 2 for f in repeats)
 
     records = await asyncio.to_thread(
         read_topic, stack.settings.kafka, stack.settings.topics.detections, complete, 120
     )
-    detected = _detected(stack, records)
+    detected = detected_by(stack, records)
     missing = sorted(every - detected.keys())
     assert not missing, f"frames lost: {missing}\n{survivor.log()}"
     # The repeats at-least-once implies: frames the dead worker had published but not

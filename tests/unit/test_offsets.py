@@ -88,12 +88,36 @@ def test_random_completion_order_never_commits_past_an_unfinished_frame() -> Non
     assert tracker.inflight() == 0
 
 
-def test_taking_some_partitions_keeps_the_others_positions() -> None:
-    """A handover commits the revoked partitions; the kept ones' positions must survive it."""
+def test_a_handover_takes_every_position_of_its_partitions_and_keeps_the_others() -> None:
+    """A handover commits the revoked partitions' positions, those already taken for the
+    auto-commit included; the kept ones' moves stay to be taken."""
     tracker = OffsetTracker()
     for partition in (0, 1, 2):
         tracker.track(partition, 5)
         tracker.finish(partition, 5)
-    assert tracker.take_committable([1]) == {1: 6}  # partition 1 revoked and committed
-    assert tracker.take_committable() == {0: 6, 2: 6}  # still to store for the kept ones
-    assert tracker.take_committable([0]) == {}
+    tracker.track(3, 9)
+    tracker.finish(3, 9)
+    assert tracker.take_committable() == {0: 6, 1: 6, 2: 6, 3: 10}
+    for partition in (0, 1, 2):
+        tracker.track(partition, 6)
+        tracker.finish(partition, 6)
+    # Partitions 1 and 3 revoked: 3's position was stored already, it is committed all the same.
+    assert tracker.positions([1, 3, 4]) == {1: 7, 3: 10}
+    assert tracker.take_committable() == {0: 7, 2: 7}  # still to store for the kept ones
+
+
+def test_a_late_delivery_from_before_a_loss_moves_nothing() -> None:
+    """Frames read before a partition was lost finish after it came back: ignored."""
+    tracker = OffsetTracker()
+    tracker.track(0, 10)
+    tracker.forget([0])  # lost
+    tracker.track(0, 4)  # assigned again: read again from the committed position
+    tracker.finish(0, 10)  # the late delivery of the earlier reading
+    tracker.finish(0, 4)
+    assert tracker.take_committable() == {0: 5}
+    tracker.track(0, 10)
+    tracker.track(0, 11)
+    tracker.finish(0, 11)
+    assert tracker.take_committable() == {}  # offset 10 of the new reading is in flight
+    tracker.finish(0, 10)
+    assert tracker.take_committable() == {0: 12}

@@ -24,6 +24,7 @@ def test_ingest_routes() -> None:
     assert route("/v1/ingest/cam-1?ack=1") == Ingest("cam-1", ack=True)
     assert route("/v1/ingest/cam-1?ack=true") == Ingest("cam-1", ack=True)
     assert route("/v1/ingest/cam%2D1") == Ingest("cam-1", ack=False)
+    assert route("/v1/ingest/cam-1?ack=1&ordered=1") == Ingest("cam-1", ack=True, ordered=True)
     bad = route("/v1/ingest/bad%20id")
     assert isinstance(bad, BadRequest) and bad.websocket and "bad stream_id" in bad.message
     assert isinstance(route("/v1/ingest/"), BadRequest)

@@ -129,3 +129,55 @@ class BenchAnalyticsOptions:
     duration: float = setting(30.0, "Seconds of paced feed.")
     objects: int = setting(3, "Objects per record (moving boxes, half of them crossing).")
     out: str = setting("artifacts/bench-analytics", "JSON report and lag plot go here.")
+
+
+@dataclass(frozen=True)
+class BenchSoakOptions:
+    """`vae bench soak`: the engine under a steady load for a long time; every process's
+    resident memory and the consumer groups' lag sampled, and a verdict on growth."""
+
+    SECTION: ClassVar[str] = "bench_soak"
+
+    streams: int = setting(500, "Streams, one loadgen socket each.")
+    fps: float = setting(1.0, "Frames per second per stream.")
+    duration: float = setting(1800.0, "Seconds of load (the fit runs over its second half).")
+    sample_s: float = setting(5.0, "Seconds between samples of memory and lag.")
+    source: str = setting(
+        "",
+        "What loadgen sends (default: the sample photo: one still scene, so motion gating "
+        "infers only each stream's keyframes and one CPU worker keeps up).",
+    )
+    width: int = setting(
+        128,
+        "Frame width (loadgen resizes; 128: about 5 KB): the embedded broker keeps every "
+        "frame, so small frames keep a long run in RAM.",
+    )
+    keyframe_s: float = setting(
+        60.0, "The worker's VAE_WORKER_KEYFRAME_S: a still stream is inferred this often."
+    )
+    max_frame_age_ms: int = setting(
+        10_000,
+        "The worker's VAE_WORKER_MAX_FRAME_AGE_MS: frames it reaches later than this are "
+        "shed and counted (the verdict says so), so a worker that falls behind does not "
+        "queue without bound; 0 = off.",
+    )
+    durable: bool = setting(
+        False,
+        "The embedded broker on its durable storage (records on disk under OUT/broker-data, "
+        "SeaweedFS's memory sampled with it) rather than in memory.",
+    )
+    max_growth: float = setting(
+        1.0,
+        "MB per minute a service (gateway, worker, analytics) may gain in resident memory "
+        "over the second half of the load (and 10 MB over it) before the run fails (the "
+        "broker keeps every record by design: reported, not judged).",
+    )
+    out: str = setting(
+        "artifacts/soak", "Folder of the run: soak.json, soak.png, loadgen's report, logs."
+    )
+    from_json: str = setting(
+        "", "Run nothing: render --markdown, --plot and --json from a saved run's soak.json."
+    )
+    markdown: str = setting("", "Rewrite the soak section of this file (docs/reliability.md).")
+    plot: str = setting("", "Also write the plot here (e.g. docs/img/soak.png).")
+    json: str = setting("", "Also write the run's JSON here (e.g. docs/bench/soak.json).")
