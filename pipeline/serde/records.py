@@ -193,15 +193,10 @@ def detections_record(
     }
 
 
-class TrackedObjectRecord(TypedDict):
+class TrackedObjectRecord(DetectedObjectRecord):
+    """One object of schemas/tracks.avsc: a detected box with its track and the zones it is in."""
+
     track_id: int
-    class_id: int
-    label: str
-    score: float
-    x1: float
-    y1: float
-    x2: float
-    y2: float
     zones: list[str]
 
 
