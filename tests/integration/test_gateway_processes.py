@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 from websockets.asyncio.client import ClientConnection, connect
 
 from pipeline.protocol.envelope import build_envelope
-from pipeline.serde import CountsRecord, EventRecord, LocalSchemaIds
+from pipeline.serde import CountsRecord, EventRecord, LocalSchemaIds, stage_timings
 from pipeline.topics import engine_topics
 from tests.analytics_clip import RULES_YAML
 from tests.conftest import AUTH, Service, Stack, launch_gateway, ws_url
@@ -201,14 +201,7 @@ async def test_detections_events_counts_and_rules_reach_both_processes(stack: St
         "height": 360,
         "model": "test",
         "worker": "test",
-        "timings": {
-            "queue_ms": 0.0,
-            "decode_ms": 0.0,
-            "preprocess_ms": 0.0,
-            "inference_ms": 0.0,
-            "postprocess_ms": 0.0,
-            "batch_size": 1,
-        },
+        "timings": stage_timings(batch_size=1),
         "objects": [],
         "inferred": True,
     }

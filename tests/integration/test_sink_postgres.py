@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from pipeline.runtime import free_port
-from pipeline.serde import LocalSchemaIds, detections_record, frame_record
+from pipeline.serde import LocalSchemaIds, detections_record, frame_record, stage_timings
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
@@ -76,21 +76,13 @@ def _detections(stream_id: str, frame_id: int) -> Any:
     objects = [
         {"class_id": 0, "label": "person", "score": 0.9, "x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0}
     ]
-    timings = {
-        "queue_ms": 1.0,
-        "decode_ms": 1.0,
-        "preprocess_ms": 1.0,
-        "inference_ms": 1.0,
-        "postprocess_ms": 1.0,
-        "batch_size": 1,
-    }
     return detections_record(
         frame,
         objects,
         worker_ts_us=0,
         model="m",
         worker="w",
-        timings=timings,  # type: ignore[arg-type]
+        timings=stage_timings(batch_size=1),
     )
 
 
