@@ -139,12 +139,12 @@ class Feeder(threading.Thread):
             self.failure = exc
 
 
-def sink_env(stack: Stack, group: str, port: int, **extra: str) -> dict[str, str]:
-    """A sink of the test's own group, quick to join the embedded broker's group and to
-    retry, with small batches (so a kill lands between batches)."""
+def sink_env(stack: Stack, group: str, **extra: str) -> dict[str, str]:
+    """A sink of the test's own group on a free port, quick to join the embedded broker's
+    group and to retry, with small batches (so a kill lands between batches)."""
     return stack.with_env(
         VAE_SINK_GROUP_ID=group,
-        VAE_SINK_PORT=str(port),
+        VAE_SINK_PORT=str(free_port()),
         VAE_SINK_MAX_POLL_INTERVAL_MS="6000",
         VAE_SINK_SESSION_TIMEOUT_MS="6000",
         VAE_SINK_BATCH_MAX="20",

@@ -31,6 +31,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PREFIX = "site-1/vae"
 
 
+def mqtt_env(stack: Stack, group: str, mosquitto: Mosquitto, **extra: str) -> dict[str, str]:
+    """A sink's environment publishing to the test's Mosquitto under PREFIX."""
+    return sink_env(
+        stack, group, VAE_SINK_MQTT_PORT=str(mosquitto.port), VAE_SINK_MQTT_PREFIX=PREFIX, **extra
+    )
+
+
 def test_mqtt_sink_survives_a_mosquitto_restart(stack: Stack, mosquitto: Mosquitto) -> None:
     """Events published while Mosquitto is down arrive once it is back, none lost, at a
     subscriber with a persistent session; nothing is committed until they are PUBACKed; the
@@ -38,14 +45,7 @@ def test_mqtt_sink_survives_a_mosquitto_restart(stack: Stack, mosquitto: Mosquit
     topics = engine_topics(stack.settings.topics)
     subscriber = Subscriber(mosquitto, f"{PREFIX}/#", persistent=True)
     group = f"sink-mqtt-{stack.settings.topics.events}"
-    env = sink_env(
-        stack,
-        group,
-        free_port(),
-        VAE_SINK_MQTT_PORT=str(mosquitto.port),
-        VAE_SINK_MQTT_PREFIX=PREFIX,
-        VAE_SINK_MQTT_ACK_TIMEOUT_S="1",
-    )
+    env = mqtt_env(stack, group, mosquitto, VAE_SINK_MQTT_ACK_TIMEOUT_S="1")
     sink = start_sink(stack, "mqtt", env)
     writer = Writer(stack)
     before = [event(f"mq-{s}", n) for s in range(2) for n in range(10)]
@@ -116,13 +116,7 @@ def test_mqtt_sink_sigkill_mid_stream_publishes_every_event(
     topics = engine_topics(stack.settings.topics)
     subscriber = Subscriber(mosquitto, f"{PREFIX}/events")
     group = f"sink-mqtt-kill-{stack.settings.topics.events}"
-    env = sink_env(
-        stack,
-        group,
-        free_port(),
-        VAE_SINK_MQTT_PORT=str(mosquitto.port),
-        VAE_SINK_MQTT_PREFIX=PREFIX,
-    )
+    env = mqtt_env(stack, group, mosquitto)
     sink = start_sink(stack, "mqtt", env, name="killed-sink-mqtt")
     records = [event(f"mqk-{s}", n) for n in range(100) for s in range(4)]
     writer = Writer(stack)

@@ -108,7 +108,7 @@ def test_postgres_sink_upserts_by_key(stack: Stack, postgres_dsn: str) -> None:
     writer.write(topics.detections, [_detections("pg-a", 1), _detections("pg-a", 1)])
     writer.close()
     group = f"sink-pg-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port())
+    env = sink_env(stack, group)
     sink = start_sink(stack, "postgres", env, args=("--dsn", postgres_dsn, "--detections"))
 
     def stored() -> bool:
@@ -181,7 +181,7 @@ def test_postgres_sink_waits_while_postgres_is_unreachable(stack: Stack, postgre
     forwarder = Forwarder(("127.0.0.1", 5432))  # nothing listens on its port yet
     dsn = psycopg.conninfo.make_conninfo(postgres_dsn, host="127.0.0.1", port=forwarder.port)
     group = f"sink-pg-down-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port(), VAE_SINK_POSTGRES_DSN=dsn)
+    env = sink_env(stack, group, VAE_SINK_POSTGRES_DSN=dsn)
     sink = start_sink(stack, "postgres", env, ready=False)
     writer = Writer(stack)
     first = [event(f"pgd-{s}", n) for s in range(2) for n in range(10)]
@@ -218,7 +218,7 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     one transaction, so a kill leaves it whole or not at all; one that was committed in
     PostgreSQL and not in Kafka is written again, and ON CONFLICT keeps one row)."""
     group = f"sink-pg-kill-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port(), VAE_SINK_POSTGRES_DSN=postgres_dsn)
+    env = sink_env(stack, group, VAE_SINK_POSTGRES_DSN=postgres_dsn)
     sink = start_sink(stack, "postgres", env, name="killed-sink-postgres")
     records = [event(f"pgk-{s}", n) for n in range(100) for s in range(4)]
     writer = Writer(stack)

@@ -48,7 +48,6 @@ def test_webhook_sink_waits_for_the_receiver_retries_and_dead_letters(stack: Sta
     env = sink_env(
         stack,
         group,
-        free_port(),
         VAE_SINK_WEBHOOK_URL=f"http://127.0.0.1:{receiver_port}/hook",
         VAE_WEBHOOK_SECRET=SECRET,
         VAE_SINK_WEBHOOK_MAX_ATTEMPTS="3",
@@ -116,9 +115,7 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
     writer.close()
     group = f"sink-wh-kill-{stack.settings.topics.events}"
     receiver = Receiver(free_port(), lambda key, attempt: 200).start()
-    env = sink_env(
-        stack, group, free_port(), VAE_SINK_WEBHOOK_URL=receiver.url, VAE_WEBHOOK_SECRET=SECRET
-    )
+    env = sink_env(stack, group, VAE_SINK_WEBHOOK_URL=receiver.url, VAE_WEBHOOK_SECRET=SECRET)
     try:
         sink = start_sink(stack, "webhook", env, name="killed-sink-webhook", ready=False)
         killed: list[float] = []
