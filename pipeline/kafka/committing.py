@@ -106,14 +106,3 @@ class CommittingConsumer(Member):
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             raise CommitFailed(str(exc)) from exc
-
-    def pause(self) -> None:
-        """Stop fetching (polls keep the membership alive and serve rebalances)."""
-        if not self._paused:
-            self._paused = True
-            self._consumer.pause(self._consumer.assignment())
-
-    def resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            self._consumer.resume(self._consumer.assignment())

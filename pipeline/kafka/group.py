@@ -92,22 +92,22 @@ class GroupConsumer(Member):
         self._end_suspension("a new assignment")
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._rebalances += 1
-        numbers = [tp.partition for tp in partitions]
-        self._held.difference_update(numbers)
-        self._owned.difference_update(numbers)
-        log.info("revoked %s partitions %s", self.topic, numbers)
-        self._on_revoke(numbers)
-        self._end_suspension("partitions revoked", gone=numbers)
+        self._gone(partitions, "revoked", self._on_revoke)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._gone(partitions, "lost", self._on_lost)
+
+    def _gone(self, partitions: list[TopicPartition], how: str, then: PartitionsCallback) -> None:
         self._rebalances += 1
         numbers = [tp.partition for tp in partitions]
         self._held.difference_update(numbers)
         self._owned.difference_update(numbers)
-        log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
-        self._on_lost(numbers)
-        self._end_suspension("partitions lost", gone=numbers)
+        if how == "lost":
+            log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
+        else:
+            log.info("%s %s partitions %s", how, self.topic, numbers)
+        then(numbers)
+        self._end_suspension(f"partitions {how}", gone=numbers)
 
     # --- after a stall -----------------------------------------------------------------
 
@@ -222,11 +222,6 @@ class GroupConsumer(Member):
             log.warning("commit of %s refused for %s", positions, refused)
         else:
             log.info("committed %s", positions)
-
-    def pause(self) -> None:
-        if not self._paused:
-            self._paused = True
-            self._consumer.pause(self._consumer.assignment())
 
     def resume(self) -> None:
         """Resume every partition but the held ones (after a stall: once the group spoke)."""

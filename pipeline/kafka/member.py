@@ -70,6 +70,17 @@ class Member:
         log.warning("consume: %s", error.str())
         return False
 
+    def pause(self) -> None:
+        """Stop fetching (polls keep the membership alive and serve rebalances)."""
+        if not self._paused:
+            self._paused = True
+            self._consumer.pause(self._consumer.assignment())
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._consumer.resume(self._consumer.assignment())
+
     @property
     def paused(self) -> bool:
         return self._paused
