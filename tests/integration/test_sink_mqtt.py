@@ -13,14 +13,13 @@ from pipeline.topics import engine_topics
 from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.processes import wait_until
+from tests.records import counts, event
 from tests.sink_tools import (
     Feeder,
     Mosquitto,
     Subscriber,
     Writer,
     committed_total,
-    counts,
-    event,
     kill_mid_stream,
     sink_env,
     start_sink,

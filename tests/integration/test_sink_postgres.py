@@ -21,13 +21,12 @@ from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import produce, read_topic
 from tests.processes import wait_until
+from tests.records import counts, event
 from tests.sink_tools import (
     Feeder,
     Forwarder,
     Writer,
     committed_total,
-    counts,
-    event,
     kill_mid_stream,
     sink_env,
     start_sink,

@@ -15,15 +15,8 @@ from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import read_topic
 from tests.processes import wait_until
-from tests.sink_tools import (
-    Receiver,
-    Writer,
-    committed_total,
-    counts,
-    event,
-    sink_env,
-    start_sink,
-)
+from tests.records import counts, event
+from tests.sink_tools import Receiver, Writer, committed_total, sink_env, start_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
