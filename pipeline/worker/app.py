@@ -144,16 +144,7 @@ class Worker:
                 settings.model.decode_margin,
             ),
         )
-        self.gate = MotionGate(
-            MotionParams(
-                width=w.gate_width,
-                threshold=w.gate_threshold,
-                min_area=w.gate_min_area,
-                alpha=w.gate_alpha,
-                keyframe_s=w.keyframe_s,
-            ),
-            enabled=w.gate,
-        )
+        self.gate = MotionGate(MotionParams.of(w), enabled=w.gate)
         self._last_objects: LastInferred[list[DetectedObjectRecord]] = LastInferred()
         self.model_label = f"{settings.model.name}/{self.detector.model_label}"
         self.metrics.backend.labels(backend.name, backend.precision).set(1)
