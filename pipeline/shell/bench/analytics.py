@@ -33,14 +33,21 @@ from pipeline.serde import DetectionsRecord, LocalSchemaIds, stage_timings
 from pipeline.shell.bench.options import BenchAnalyticsOptions
 from pipeline.topics import engine_topics
 
-RULES = """
+
+def bench_rules(streams: str) -> str:
+    """A line down the middle and a zone over the right quarter for the streams matching
+    the glob ``streams``: what the analytics bench and the soak apply."""
+    return f"""
 streams:
-  "bench-*":
+  "{streams}":
     lines:
-      - {name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}
+      - {{name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}}
     zones:
-      - {name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}
+      - {{name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}}
 """
+
+
+RULES = bench_rules("bench-*")
 
 
 @dataclass

@@ -50,6 +50,7 @@ from pipeline.runtime import (
     pid_rss_bytes,
     usable_cores,
 )
+from pipeline.shell.bench.analytics import bench_rules
 from pipeline.shell.bench.options import BenchSoakOptions
 from pipeline.topics import engine_topics
 
@@ -62,14 +63,7 @@ MIN_GROWTH_MB = 10.0
 MIN_LAG_GROWTH_S = 10.0
 START_MARK, END_MARK = "<!-- soak:start -->", "<!-- soak:end -->"
 
-RULES = """
-streams:
-  "soak-*":
-    lines:
-      - {name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}
-    zones:
-      - {name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}
-"""
+RULES = bench_rules("soak-*")
 
 
 def _default_source() -> str:
