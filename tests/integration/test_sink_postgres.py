@@ -242,13 +242,12 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     ids = [r[0] for r in _rows(postgres_dsn, "SELECT event_id FROM vae.events")]
     wanted = {r["event_id"] for r in records}
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "sink postgres SIGKILL mid-stream + restart",
             sent=len(records),
             acked=len(records),  # written into the events topic
-            detected=len(set(ids)),
-            lost=len(wanted - set(ids)),
-            duplicated=len(ids) - len(set(ids)),
+            wanted=wanted,
+            came_out=ids,
             recovery_s=(first_after - kill.at).total_seconds() if first_after else -1.0,
         )
     )

@@ -135,13 +135,12 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
     repeats = sum(len(posts) - 1 for posts in delivered.values())
     first_after = receiver.posts[sent_before].at
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "sink webhook SIGKILL mid-batch + restart (duplicated: POSTs repeated, same key)",
             sent=len(records),
             acked=len(records),
-            detected=len(set(delivered) & wanted),
-            lost=len(wanted - set(delivered)),
-            duplicated=repeats,
+            wanted=wanted,
+            came_out=[key for key, posts in delivered.items() for _ in posts],
             recovery_s=first_after - killed[0],
         )
     )
