@@ -208,6 +208,27 @@ def kill_mid_stream(
     return Kill(stored(), committed_total(stack, group, topic), at)
 
 
+def kill_while_feeding(
+    stack: Stack, sink: Service, group: str, records: list[EventRecord], stored: Callable[[], int]
+) -> Kill:
+    """Write ``records`` into the events topic over time (a Feeder) and SIGKILL the sink
+    once the destination holds 80 of them; what the kill left, once every record is written."""
+    writer = Writer(stack)
+    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
+    feeder.start()
+    kill = kill_mid_stream(stack, sink, group, stored, 80)
+    feeder.join(60)
+    assert feeder.failure is None, feeder.failure
+    writer.close()
+    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    return kill
+
+
+def restart_sink(stack: Stack, kind: str, env: dict[str, str]) -> Service:
+    """A killed sink started again: its group and settings, on a port of its own, not awaited."""
+    return start_sink(stack, kind, {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+
+
 # --- a webhook receiver -------------------------------------------------------------------
 
 

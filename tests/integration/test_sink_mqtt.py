@@ -8,19 +8,18 @@ import time
 
 import pytest
 
-from pipeline.runtime import free_port
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.processes import wait_until
 from tests.records import counts, event
 from tests.sink_tools import (
-    Feeder,
     Mosquitto,
     Subscriber,
     Writer,
     committed_total,
-    kill_mid_stream,
+    kill_while_feeding,
+    restart_sink,
     sink_env,
     start_sink,
 )
@@ -118,17 +117,10 @@ def test_mqtt_sink_sigkill_mid_stream_publishes_every_event(
     env = mqtt_env(stack, group, mosquitto)
     sink = start_sink(stack, "mqtt", env, name="killed-sink-mqtt")
     records = [event(f"mqk-{s}", n) for n in range(100) for s in range(4)]
-    writer = Writer(stack)
-    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
-    feeder.start()
-    kill = kill_mid_stream(stack, sink, group, lambda: len(set(subscriber.events())), 80)
-    feeder.join(60)
-    assert feeder.failure is None, feeder.failure
-    writer.close()
-    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    kill = kill_while_feeding(stack, sink, group, records, lambda: len(set(subscriber.events())))
     killed_at = time.monotonic()
 
-    again = start_sink(stack, "mqtt", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+    again = restart_sink(stack, "mqtt", env)
     wanted = {r["event_id"] for r in records}
     seen_at_kill = len(subscriber.events())
     assert wait_until(lambda: len(subscriber.events()) > seen_at_kill, 90, 0.02), again.log()

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from pipeline.runtime import free_port
 from pipeline.serde import LocalSchemaIds, detections_record, frame_record, stage_timings
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
@@ -23,11 +22,11 @@ from tests.kafka_tools import produce, read_topic
 from tests.processes import wait_until
 from tests.records import counts, event
 from tests.sink_tools import (
-    Feeder,
     Forwarder,
     Writer,
     committed_total,
-    kill_mid_stream,
+    kill_while_feeding,
+    restart_sink,
     sink_env,
     start_sink,
 )
@@ -220,17 +219,10 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     env = sink_env(stack, group, VAE_SINK_POSTGRES_DSN=postgres_dsn)
     sink = start_sink(stack, "postgres", env, name="killed-sink-postgres")
     records = [event(f"pgk-{s}", n) for n in range(100) for s in range(4)]
-    writer = Writer(stack)
-    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
-    feeder.start()
     count = "SELECT count(*) FROM vae.events"
-    kill = kill_mid_stream(stack, sink, group, lambda: int(_one(postgres_dsn, count)), 80)
-    feeder.join(60)
-    assert feeder.failure is None, feeder.failure
-    writer.close()
-    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    kill = kill_while_feeding(stack, sink, group, records, lambda: int(_one(postgres_dsn, count)))
 
-    again = start_sink(stack, "postgres", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+    again = restart_sink(stack, "postgres", env)
     assert wait_until(lambda: _one(postgres_dsn, count) >= len(records), 90, 0.2), again.log()
     events = stack.settings.topics.events
     assert wait_until(lambda: committed_total(stack, group, events) == len(records), 30, 0.2), (

@@ -16,7 +16,7 @@ from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import read_topic
 from tests.processes import wait_until
 from tests.records import counts, event
-from tests.sink_tools import Receiver, Writer, committed_total, sink_env, start_sink
+from tests.sink_tools import Receiver, Writer, committed_total, restart_sink, sink_env, start_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -121,9 +121,7 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
         receiver.on_post = kill_at
         assert wait_until(lambda: bool(killed), 90, 0.05), sink.log()
         sent_before = len(receiver.posts)
-        again = start_sink(
-            stack, "webhook", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False
-        )
+        again = restart_sink(stack, "webhook", env)
         wanted = {r["event_id"] for r in records}
         assert wait_until(lambda: wanted <= set(receiver.delivered()), 90, 0.1), again.log()
         assert wait_until(
