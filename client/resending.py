@@ -23,7 +23,6 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -113,12 +112,7 @@ class ResendingClient:
         self._task = asyncio.create_task(self._run(), name=f"resend-{self.stream_id}")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.close()
 
     @property

@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidURI
 
 from client.resending import ResendingClient, ResendStats
 from connectors.sources import EncodedFrame, open_source
-from pipeline.config import setting
+from pipeline.config import gateway_option, setting
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ReplayOptions:
     streams: int = setting(1, "Number of streams.")
     fps: float = setting(10.0, "Frames per second per stream.")
     duration: float = setting(0.0, "Seconds to run (0: forever).")
-    gateway: str = setting("", "Gateway URL (default VAE_GATEWAY_URL).")
+    gateway: str = gateway_option()
     prefix: str = setting("replay", "Stream ids are PREFIX-0, PREFIX-1, ...")
     width: int = setting(0, "Resize frames to this width (0: keep).")
     quality: int = setting(85, "JPEG quality (1-100).")

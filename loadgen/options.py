@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config import setting
+from pipeline.config import gateway_option, setting
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREACHABLE = 0, 1, 2
 
@@ -29,7 +29,7 @@ class LoadgenOptions:
 
     SECTION: ClassVar[str] = "loadgen"
 
-    gateway: str = setting("", "Gateway URL (default VAE_GATEWAY_URL).")
+    gateway: str = gateway_option()
     streams: int = setting(100, "Streams, one ingest socket each.")
     fps: float = setting(1.0, "Frames per second per stream.")
     duration: float = setting(60.0, "Seconds of sending.")

@@ -491,6 +491,12 @@ class ClientSettings:
     )
 
 
+def gateway_option() -> str:
+    """The ``gateway`` option of a command that sends to the gateway (replay, cameras,
+    loadgen): each command's own variable; empty means VAE_GATEWAY_URL."""
+    return setting("", "Gateway URL (default VAE_GATEWAY_URL).")
+
+
 @dataclass(frozen=True)
 class LogSettings:
     """Logging."""

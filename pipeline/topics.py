@@ -9,7 +9,7 @@ A topic the engine gains (tracks, events, counts) is one more entry in ``EngineT
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 import schemas
@@ -96,16 +96,8 @@ class EngineTopics:
     sink_dead_letters: Topic[DeadLetterRecord]
 
     def all(self) -> tuple[Topic[Any], ...]:
-        return (
-            self.frames,
-            self.detections,
-            self.tracks,
-            self.events,
-            self.counts,
-            self.rules,
-            self.dead_letters,
-            self.sink_dead_letters,
-        )
+        """In the order declared above."""
+        return tuple(getattr(self, field.name) for field in fields(self))
 
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.all())
@@ -118,47 +110,39 @@ def _rules_key(_record: Any) -> str:
 
 def engine_topics(settings: TopicSettings) -> EngineTopics:
     """The declarations, with the partition counts and retention the settings ask for."""
+
+    def deleted(
+        name: str,
+        schema: str,
+        partitions: int,
+        retention_ms: int,
+        *,
+        max_message_bytes: int | None = None,
+        key_of: Callable[[Any], str] = _stream_id,
+    ) -> Topic[Any]:
+        """A topic whose records are deleted after ``retention_ms``."""
+        config = {"retention.ms": str(retention_ms)}
+        if max_message_bytes is not None:
+            config["max.message.bytes"] = str(max_message_bytes)
+        config["cleanup.policy"] = "delete"
+        return Topic(name, schema, partitions, settings.replication_factor, config, key_of)
+
+    # The analytics' outputs share the detections' partitioning (key stream_id).
+    shared = settings.detections_partitions
     return EngineTopics(
-        frames=Topic(
+        frames=deleted(
             settings.frames,
             schemas.FRAME,
             settings.frames_partitions,
-            settings.replication_factor,
-            {
-                "retention.ms": str(settings.frames_retention_ms),
-                "max.message.bytes": str(settings.max_message_bytes),
-                "cleanup.policy": "delete",
-            },
+            settings.frames_retention_ms,
+            max_message_bytes=settings.max_message_bytes,
         ),
-        detections=Topic(
-            settings.detections,
-            schemas.DETECTIONS,
-            settings.detections_partitions,
-            settings.replication_factor,
-            {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
+        detections=deleted(
+            settings.detections, schemas.DETECTIONS, shared, settings.detections_retention_ms
         ),
-        # The analytics' outputs share the detections' partitioning (key stream_id).
-        tracks=Topic(
-            settings.tracks,
-            schemas.TRACKS,
-            settings.detections_partitions,
-            settings.replication_factor,
-            {"retention.ms": str(settings.detections_retention_ms), "cleanup.policy": "delete"},
-        ),
-        events=Topic(
-            settings.events,
-            schemas.EVENTS,
-            settings.detections_partitions,
-            settings.replication_factor,
-            {"retention.ms": str(settings.events_retention_ms), "cleanup.policy": "delete"},
-        ),
-        counts=Topic(
-            settings.counts,
-            schemas.COUNTS,
-            settings.detections_partitions,
-            settings.replication_factor,
-            {"retention.ms": str(settings.events_retention_ms), "cleanup.policy": "delete"},
-        ),
+        tracks=deleted(settings.tracks, schemas.TRACKS, shared, settings.detections_retention_ms),
+        events=deleted(settings.events, schemas.EVENTS, shared, settings.events_retention_ms),
+        counts=deleted(settings.counts, schemas.COUNTS, shared, settings.events_retention_ms),
         rules=Topic(
             settings.rules,
             schemas.RULES,
@@ -167,29 +151,21 @@ def engine_topics(settings: TopicSettings) -> EngineTopics:
             {"cleanup.policy": "compact"},
             key_of=_rules_key,
         ),
-        dead_letters=Topic(
+        dead_letters=deleted(
             settings.dead_letters,
             schemas.DEAD_LETTER,
             1,  # rare records, read by a person or a repair job: order across streams kept
-            settings.replication_factor,
-            {
-                "retention.ms": str(settings.dead_letters_retention_ms),
-                # a whole frame record and what is said about it
-                "max.message.bytes": str(settings.max_message_bytes + DEAD_LETTER_OVERHEAD),
-                "cleanup.policy": "delete",
-            },
+            settings.dead_letters_retention_ms,
+            # a whole frame record and what is said about it
+            max_message_bytes=settings.max_message_bytes + DEAD_LETTER_OVERHEAD,
             key_of=_original_key,
         ),
         # The sinks' (connectors/sinks): an event or counts record they gave up on.
-        sink_dead_letters=Topic(
+        sink_dead_letters=deleted(
             settings.sink_dead_letters,
             schemas.DEAD_LETTER,
             1,
-            settings.replication_factor,
-            {
-                "retention.ms": str(settings.dead_letters_retention_ms),
-                "cleanup.policy": "delete",
-            },
+            settings.dead_letters_retention_ms,
             key_of=_original_key,
         ),
     )

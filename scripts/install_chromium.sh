@@ -11,22 +11,5 @@ if [ -n "${VAE_CHROMIUM:-}" ]; then
   exit 1
 fi
 [ -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ] && exit 0
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "No apt-get here: install Chromium and set VAE_CHROMIUM to its binary for the browser tests." >&2
-  exit 1
-fi
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "Run as root (or with sudo): apt-get install -y chromium" >&2
-    exit 1
-  fi
-  sudo=(sudo)
-fi
-echo "Installing Debian's chromium for the browser tests (once)..."
-export DEBIAN_FRONTEND=noninteractive
-if ! "${sudo[@]}" apt-get install -y -qq chromium >/dev/null 2>&1; then
-  # The package lists may be missing or stale on a fresh machine.
-  "${sudo[@]}" apt-get update -qq >/dev/null
-  "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
-fi
+exec "$(dirname "$0")/apt_install.sh" "Debian's chromium for the browser tests" \
+  "install Chromium and set VAE_CHROMIUM to its binary for the browser tests" 1 chromium

@@ -11,22 +11,5 @@ from gi.repository import Gst, GstRtspServer; Gst.init(None)
 assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')"
 
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "$PROBE" >/dev/null 2>&1 && exit 0
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "No apt-get here: the RTSP camera tests will skip (they need ${PACKAGES[*]})." >&2
-  exit 0
-fi
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "Not root and no sudo: the RTSP camera tests will skip (apt-get install ${PACKAGES[*]})." >&2
-    exit 0
-  fi
-  sudo=(sudo)
-fi
-echo "Installing Debian's GStreamer RTSP server for the camera tests (once)..."
-export DEBIAN_FRONTEND=noninteractive
-if ! "${sudo[@]}" apt-get install -y -qq "${PACKAGES[@]}" >/dev/null 2>&1; then
-  # The package lists may be missing or stale on a fresh machine.
-  "${sudo[@]}" apt-get update -qq >/dev/null
-  "${sudo[@]}" apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
-fi
+exec "$(dirname "$0")/apt_install.sh" "Debian's GStreamer RTSP server for the camera tests" \
+  "the RTSP camera tests will skip" 0 "${PACKAGES[@]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
@@ -12,6 +13,7 @@ W, H = 640, 360
 DOG_BOX = (460, 72, 698, 178)  # the car in dog.jpg (tests/reference.py), with a margin
 SCALE = 1.0
 FPS = 10
+FLOOR = (128, 128, 120)
 
 # One vertical line at the middle; a zone over the right quarter.
 RULES_YAML = """
@@ -56,7 +58,7 @@ def make_clip(dog_jpg: bytes, start_us: int = 1_000_000_000) -> Clip:
     xs = _path([(0.15, 0.9), (0.9, 0.15), (0.15, 0.9)], steps=30) + [0.9] * 5
     frames = []
     for x in xs:
-        canvas = Image.new("RGB", (W, H), (128, 128, 120))
+        canvas = Image.new("RGB", (W, H), FLOOR)
         left = int(x * W - dog.width / 2)
         canvas.paste(dog, (left, H - 20 - dog.height))
         out = io.BytesIO()
@@ -64,3 +66,23 @@ def make_clip(dog_jpg: bytes, start_us: int = 1_000_000_000) -> Clip:
         frames.append(out.getvalue())
     ts = [start_us + i * 1_000_000 // FPS for i in range(len(frames))]
     return Clip(frames, ts, crossed_in=2, crossed_out=1, zone_entries=2)
+
+
+def blank_jpeg() -> bytes:
+    """The clip's floor with nothing on it."""
+    out = io.BytesIO()
+    Image.new("RGB", (W, H), FLOOR).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def with_blank_end(clip: Clip, after_us: int) -> tuple[list[bytes], list[int]]:
+    """The clip's frames and capture times, then an empty frame ``after_us`` later in the
+    clip's time: its track is lost and every window closes."""
+    return [*clip.frames, blank_jpeg()], [*clip.capture_ts_us, clip.capture_ts_us[-1] + after_us]
+
+
+def rules_file(folder: Path) -> Path:
+    """RULES_YAML written to ``folder``/rules.yaml (for VAE_ANALYTICS_RULES)."""
+    path = folder / "rules.yaml"
+    path.write_text(RULES_YAML)
+    return path

@@ -4,6 +4,7 @@ them in artifacts/faults.json, from which `make test-faults` updates docs/reliab
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,30 @@ class FaultRow:
     lost: int  # frames the design promises and that never came out
     duplicated: int  # detections records beyond one per frame
     recovery_s: float  # from the fault to the first detection of a frame it delayed
+
+    @classmethod
+    def tally(
+        cls,
+        fault: str,
+        *,
+        sent: int,
+        acked: int,
+        wanted: Collection[Hashable],
+        came_out: Sequence[Hashable],
+        recovery_s: float,
+    ) -> FaultRow:
+        """A row counted from what should come out (``wanted``: ids) and what did
+        (``came_out``: an id per output, so a repeat is there twice)."""
+        distinct = set(came_out)
+        return cls(
+            fault,
+            sent=sent,
+            acked=acked,
+            detected=len(distinct & set(wanted)),
+            lost=len(set(wanted) - distinct),
+            duplicated=len(came_out) - len(distinct),
+            recovery_s=recovery_s,
+        )
 
 
 @dataclass

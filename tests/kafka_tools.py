@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.config import KafkaSettings
 from pipeline.kafka.clients import producer_config, tail_config
+from pipeline.kafka.group import RawMessage
 from pipeline.kafka.producer import CallbackProducer
 from pipeline.serde import FrameRecord, frame_record
 
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
+Record = RawMessage  # where it was and its bytes
 
 
 def read_topic(
@@ -40,14 +34,7 @@ def read_topic(
             message = consumer.poll(0.2)
             if message is None or message.error() is not None:
                 continue
-            records.append(
-                Record(
-                    message.partition() or 0,
-                    message.offset() or 0,
-                    message.key(),
-                    message.value() or b"",
-                )
-            )
+            records.append(Record.of(message))
         return records
     finally:
         consumer.close()

@@ -22,11 +22,10 @@ from typing import Any
 import pytest
 
 from pipeline import children
-from pipeline.analytics.events import event_id
 from pipeline.kafka.clients import producer_config
 from pipeline.kafka.producer import CallbackProducer
 from pipeline.runtime import free_port
-from pipeline.serde import CountsRecord, EventRecord, LocalSchemaIds
+from pipeline.serde import EventRecord, LocalSchemaIds
 from pipeline.topics import Topic, engine_topics
 from tests.conftest import Service, Stack, start_service
 from tests.kafka_tools import committed
@@ -36,62 +35,6 @@ POSTGRES_ADMIN = os.environ.get(
     "VAE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def event(stream_id: str, n: int, *, rule: str = "door", label: str = "person") -> EventRecord:
-    """The ``n``-th line crossing of a stream, as the analytics write it (same ids)."""
-    start = 1_700_000_000_000_000 + n * 40_000
-    return {
-        "event_id": event_id(stream_id, rule, "line_crossed", "", n, 1000 + n),
-        "stream_id": stream_id,
-        "rule": rule,
-        "kind": "line_crossed",
-        "phase": "",
-        "label": label,
-        "class_id": 0,
-        "track_id": n,
-        "direction": "in" if n % 2 == 0 else "out",
-        "start_ts_us": start,
-        "end_ts_us": start,
-        "frame_id": 1000 + n,
-        "score": 0.875,
-        "x1": 10.0,
-        "y1": 20.0,
-        "x2": 110.0,
-        "y2": 220.0,
-        "frame_partition": 3,
-        "frame_offset": 500 + n,
-        "trigger_frame_id": 1000 + n,
-    }
-
-
-def counts(
-    stream_id: str,
-    window: int,
-    revision: int,
-    *,
-    crossed_in: int = 0,
-    crossed_out: int = 0,
-    rule: str = "door",
-    kind: str = "line",
-    label: str = "person",
-    entries: int = 0,
-    peak: int = 0,
-) -> CountsRecord:
-    start = 1_700_000_000_000_000 + window * 60_000_000
-    return {
-        "stream_id": stream_id,
-        "rule": rule,
-        "kind": kind,
-        "label": label,
-        "window_start_us": start,
-        "window_end_us": start + 60_000_000,
-        "crossed_in": crossed_in,
-        "crossed_out": crossed_out,
-        "entries": entries,
-        "peak_occupancy": peak,
-        "revision": revision,
-    }
 
 
 class Writer:
@@ -139,12 +82,12 @@ class Feeder(threading.Thread):
             self.failure = exc
 
 
-def sink_env(stack: Stack, group: str, port: int, **extra: str) -> dict[str, str]:
-    """A sink of the test's own group, quick to join the embedded broker's group and to
-    retry, with small batches (so a kill lands between batches)."""
+def sink_env(stack: Stack, group: str, **extra: str) -> dict[str, str]:
+    """A sink of the test's own group on a free port, quick to join the embedded broker's
+    group and to retry, with small batches (so a kill lands between batches)."""
     return stack.with_env(
         VAE_SINK_GROUP_ID=group,
-        VAE_SINK_PORT=str(port),
+        VAE_SINK_PORT=str(free_port()),
         VAE_SINK_MAX_POLL_INTERVAL_MS="6000",
         VAE_SINK_SESSION_TIMEOUT_MS="6000",
         VAE_SINK_BATCH_MAX="20",
@@ -263,6 +206,27 @@ def kill_mid_stream(
     at = datetime.now(UTC)
     topic = engine_topics(stack.settings.topics).events.name
     return Kill(stored(), committed_total(stack, group, topic), at)
+
+
+def kill_while_feeding(
+    stack: Stack, sink: Service, group: str, records: list[EventRecord], stored: Callable[[], int]
+) -> Kill:
+    """Write ``records`` into the events topic over time (a Feeder) and SIGKILL the sink
+    once the destination holds 80 of them; what the kill left, once every record is written."""
+    writer = Writer(stack)
+    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
+    feeder.start()
+    kill = kill_mid_stream(stack, sink, group, stored, 80)
+    feeder.join(60)
+    assert feeder.failure is None, feeder.failure
+    writer.close()
+    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    return kill
+
+
+def restart_sink(stack: Stack, kind: str, env: dict[str, str]) -> Service:
+    """A killed sink started again: its group and settings, on a port of its own, not awaited."""
+    return start_sink(stack, kind, {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
 
 
 # --- a webhook receiver -------------------------------------------------------------------

@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.serde import LocalSchemaIds
+from pipeline.serde import DetectionsRecord, LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import Service
-from tests.kafka_tools import Record, read_to_end
+from tests.kafka_tools import Record, committed, read_to_end, read_topic
 
 
 def owned_partitions(worker: Service) -> set[int]:
@@ -78,3 +78,41 @@ def detected_by(stack: Any, records: list[Record]) -> dict[tuple[str, int], list
         d = decode(r.value)
         out[(d["stream_id"], d["frame_id"])].append(d["worker"])
     return out
+
+
+def committed_frames(stack: Any) -> dict[int, int]:
+    """The workers' group's committed position of each frames partition (negative: none)."""
+    topics = stack.settings.topics
+    return committed(
+        stack.settings.kafka,
+        stack.settings.worker.group_id,
+        topics.frames,
+        topics.frames_partitions,
+    )
+
+
+def detections_until(
+    stack: Any, wanted: set[tuple[str, int]], timeout: float
+) -> list[DetectionsRecord]:
+    """The detections topic from its start, decoded, read until it holds every
+    (stream_id, frame_id) of ``wanted`` (or the timeout)."""
+    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
+
+    def every_frame(records: list[Record]) -> bool:
+        return wanted <= {
+            (d["stream_id"], d["frame_id"]) for d in map(decode, (r.value for r in records))
+        }
+
+    topic = stack.settings.topics.detections
+    return [decode(r.value) for r in read_topic(stack.settings.kafka, topic, every_frame, timeout)]
+
+
+def first_detected(decoded: list[DetectionsRecord], streams: Any) -> dict[str, list[int]]:
+    """Each stream's frame ids in the order their first detections came (repeats left out)."""
+    firsts: dict[str, list[int]] = {s: [] for s in streams}
+    seen: set[tuple[str, int]] = set()
+    for d in decoded:
+        if (d["stream_id"], d["frame_id"]) not in seen:
+            seen.add((d["stream_id"], d["frame_id"]))
+            firsts[d["stream_id"]].append(d["frame_id"])
+    return firsts

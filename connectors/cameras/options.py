@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config import setting
+from pipeline.config import gateway_option, setting
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class CamerasOptions:
         env="VAE_CAMERAS",
         required=True,
     )
-    gateway: str = setting("", "Gateway URL (default VAE_GATEWAY_URL).")
+    gateway: str = gateway_option()
     host: str = setting("127.0.0.1", "Address of the status and API endpoint.")
     port: int = setting(9102, "Port of the status and API endpoint (0: a free one, printed).")
     reload: float = setting(2.0, "Seconds between checks of the cameras file (0: never).")

@@ -47,18 +47,8 @@ from pipeline.kafka.producer import AsyncProducer
 from pipeline.kafka.registry import schema_ids_from
 from pipeline.kafka.tail import Tail
 from pipeline.metrics import GatewayMetrics
-from pipeline.protocol import messages
-from pipeline.protocol.routes import (
-    BadRequest,
-    EventMedia,
-    Events,
-    Http,
-    Ingest,
-    Route,
-    RulesEdit,
-    Subscribe,
-    route,
-)
+from pipeline.protocol import messages, routes
+from pipeline.protocol.routes import Route, route
 from pipeline.runtime import time_gc_pauses, tune_gc_for_many_connections
 from pipeline.topics import engine_topics
 
@@ -200,7 +190,7 @@ async def serve_gateway(
         assert ws.request is not None
         target = route(ws.request.path)
         grant = grants.pop(ws, None)
-        key = token_key(ws.request) if isinstance(target, Subscribe) else None
+        key = token_key(ws.request) if isinstance(target, routes.Subscribe) else None
         if key is not None:
             limits.per_token[key] += 1
         try:
@@ -214,13 +204,13 @@ async def serve_gateway(
     async def _serve(ws: ServerConnection, target: Route, grant: Grant | None) -> None:
         if grant is None:  # every handshake passes the door first; never reached
             await ws.close(CloseCode.POLICY_VIOLATION, "not authorised")
-        elif isinstance(target, Ingest) and isinstance(ws, GatewayConnection):
+        elif isinstance(target, routes.Ingest) and isinstance(ws, GatewayConnection):
             await handle_ingest(ws, target, ctx)
-        elif isinstance(target, Subscribe | Events):
+        elif isinstance(target, routes.Subscribe | routes.Events):
             await handle_subscribe(ws, target, ctx, grant)
-        elif isinstance(target, RulesEdit):
+        elif isinstance(target, routes.RulesEdit):
             await handle_rules(ws, ctx)
-        elif isinstance(target, BadRequest):
+        elif isinstance(target, routes.BadRequest):
             await ws.send(messages.error("bad_request", target.message))
             await ws.close(CloseCode.POLICY_VIOLATION, target.message[:120])
         else:
@@ -235,18 +225,22 @@ async def serve_gateway(
             return response(503, f"too many connections ({over}): try again later\n")
         target = route(request.path)
         upgrade = is_upgrade(request)
-        if upgrade and isinstance(target, Subscribe) and limits.subscriber_over(token_key(request)):
+        if (
+            upgrade
+            and isinstance(target, routes.Subscribe)
+            and limits.subscriber_over(token_key(request))
+        ):
             limits.refuse("subscribers_per_token")
             return response(429, "too many subscribers with this token\n")
         checked = door.check(request, target, upgrade)
         if isinstance(checked, Response):
             return checked
         grants[connection] = checked
-        if isinstance(target, EventMedia) and not upgrade:
+        if isinstance(target, routes.EventMedia) and not upgrade:
             # Read back from vae.frames off the loop: any process can answer (each keeps
             # its own event index, filled from the events topic).
             return media.respond(target, checked)
-        if isinstance(target, Http) and asks_peers(target, ctx):
+        if isinstance(target, routes.Http) and asks_peers(target, ctx):
             return peered_response(target, ctx, checked)
         return http_response(request, target, ctx, static, checked)
 

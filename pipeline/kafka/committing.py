@@ -8,16 +8,14 @@ hold. Rebalance callbacks run on the thread that polls, like ``group.GroupConsum
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from pipeline.kafka.group import ConsumerFailed
+from pipeline.kafka.member import Member
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ class CommitFailed(RuntimeError):
     """The broker did not take a commit (the batch is read again by whoever owns it next)."""
 
 
-class CommittingConsumer:
+class CommittingConsumer(Member):
     """Subscribes several topics in one group; commits positions the owner hands it."""
 
     def __init__(
@@ -52,27 +50,14 @@ class CommittingConsumer:
         on_revoke: PositionsCallback,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        conf = dict(config)
-        conf["enable.auto.commit"] = False  # only commit() commits, after the write
-        if on_stats is not None:
-            conf.setdefault("statistics.interval.ms", 5000)
-            conf["stats_cb"] = lambda raw: on_stats(json.loads(raw))
-        conf["error_cb"] = self._on_error
-        self._consumer = Consumer(conf)
+        # Only commit() commits, after the write.
+        super().__init__({**config, "enable.auto.commit": False}, on_stats)
         self.topics = tuple(topics)
         self._on_assign = on_assign
         self._on_revoke = on_revoke
-        self._paused = False
-        self.joined = False
-        self.fatal: str | None = None
         self._consumer.subscribe(
             list(self.topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
-
-    def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            self.fatal = f"{error.name()}: {error.str()}"
-        log.warning("consumer: %s", error.str())
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.joined = True
@@ -94,33 +79,18 @@ class CommittingConsumer:
 
     def poll(self, max_messages: int, timeout: float) -> list[SourcedMessage]:
         """Up to ``max_messages`` records, waiting at most ``timeout`` s for the first (the
-        rest are only what is already fetched: librdkafka's batch consume would wait)."""
-        if self.fatal:
-            raise ConsumerFailed(self.fatal)
-        first = self._consumer.poll(timeout)
-        if first is None:
-            return []
-        batch = [first]
-        if max_messages > 1:
-            batch += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
-        out = []
-        for message in batch:
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise ConsumerFailed(f"{error.name()}: {error.str()}")
-                log.warning("consume: %s", error.str())
-                continue
-            out.append(
-                SourcedMessage(
-                    message.topic() or "",
-                    message.partition() or 0,
-                    message.offset() or 0,
-                    message.key(),
-                    message.value() or b"",
-                )
+        rest are only what is already fetched: ``Member._fetch``)."""
+        return [
+            SourcedMessage(
+                message.topic() or "",
+                message.partition() or 0,
+                message.offset() or 0,
+                message.key(),
+                message.value() or b"",
             )
-        return out
+            for message in self._fetch(max_messages, timeout)
+            if self._readable(message)
+        ]
 
     def assignment(self) -> set[Position]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -136,28 +106,3 @@ class CommittingConsumer:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             raise CommitFailed(str(exc)) from exc
-
-    def pause(self) -> None:
-        """Stop fetching (polls keep the membership alive and serve rebalances)."""
-        if not self._paused:
-            self._paused = True
-            self._consumer.pause(self._consumer.assignment())
-
-    def resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            self._consumer.resume(self._consumer.assignment())
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def close(self, timeout: float) -> bool:
-        """Leave the group (nothing more is committed), waiting at most ``timeout`` seconds."""
-        closing = threading.Thread(target=self._consumer.close, name="consumer-close", daemon=True)
-        closing.start()
-        closing.join(timeout)
-        if closing.is_alive():
-            log.warning("consumer close did not finish in %.0f s (broker out of reach?)", timeout)
-            return False
-        return True

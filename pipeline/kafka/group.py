@@ -14,15 +14,15 @@ session timeout at most; nothing is stored for the auto-commit meanwhile.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from pipeline.kafka.member import ConsumerFailed, Member
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,17 @@ class RawMessage:
     key: bytes | None
     value: bytes
 
+    @classmethod
+    def of(cls, message: Message) -> RawMessage:
+        return cls(
+            message.partition() or 0, message.offset() or 0, message.key(), message.value() or b""
+        )
+
 
 MAX_POLL = "max.poll.interval.ms"
 
 
-class ConsumerFailed(RuntimeError):
-    """librdkafka reported a fatal consumer error."""
-
-
-class GroupConsumer:
+class GroupConsumer(Member):
     """Subscribes one topic in a group; the owner reacts to assignments and stores offsets."""
 
     def __init__(
@@ -59,20 +61,14 @@ class GroupConsumer:
         on_lost: PartitionsCallback,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        conf = dict(config)
-        if on_stats is not None:
-            conf.setdefault("statistics.interval.ms", 5000)
-            conf["stats_cb"] = lambda raw: on_stats(json.loads(raw))
-        conf["error_cb"] = self._on_error
-        self._consumer = Consumer(conf)
+        super().__init__(config, on_stats)
         self.topic = topic
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._on_lost = on_lost
-        self._paused = False
         self._held: set[int] = set()  # paused one by one, whatever pause()/resume() do
         self._stall_s = (
-            min(int(conf.get("session.timeout.ms", 45_000)), int(conf.get(MAX_POLL, 300_000)))
+            min(int(config.get("session.timeout.ms", 45_000)), int(config.get(MAX_POLL, 300_000)))
             / 1000.0
         )
         self._last_poll: float | None = None
@@ -80,16 +76,9 @@ class GroupConsumer:
         self._unstored: dict[int, int] = {}  # positions held back while suspended
         self._rebalances = 0  # rebalance callbacks served: the group speaking
         self._owned: set[int] = set()  # as of the last rebalance callback
-        self.joined = False
-        self.fatal: str | None = None
         self._consumer.subscribe(
             [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
-
-    def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            self.fatal = f"{error.name()}: {error.str()}"
-        log.warning("consumer: %s", error.str())
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -103,22 +92,22 @@ class GroupConsumer:
         self._end_suspension("a new assignment")
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._rebalances += 1
-        numbers = [tp.partition for tp in partitions]
-        self._held.difference_update(numbers)
-        self._owned.difference_update(numbers)
-        log.info("revoked %s partitions %s", self.topic, numbers)
-        self._on_revoke(numbers)
-        self._end_suspension("partitions revoked", gone=numbers)
+        self._gone(partitions, "revoked", self._on_revoke)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._gone(partitions, "lost", self._on_lost)
+
+    def _gone(self, partitions: list[TopicPartition], how: str, then: PartitionsCallback) -> None:
         self._rebalances += 1
         numbers = [tp.partition for tp in partitions]
         self._held.difference_update(numbers)
         self._owned.difference_update(numbers)
-        log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
-        self._on_lost(numbers)
-        self._end_suspension("partitions lost", gone=numbers)
+        if how == "lost":
+            log.warning("lost %s partitions %s (session timed out?)", self.topic, numbers)
+        else:
+            log.info("%s %s partitions %s", how, self.topic, numbers)
+        then(numbers)
+        self._end_suspension(f"partitions {how}", gone=numbers)
 
     # --- after a stall -----------------------------------------------------------------
 
@@ -164,11 +153,8 @@ class GroupConsumer:
         return self._suspended_until is not None
 
     def poll(self, max_messages: int, timeout: float) -> list[RawMessage]:
-        """Up to ``max_messages`` records, waiting at most ``timeout`` seconds for the first.
-
-        librdkafka's batch consume waits its whole timeout to fill a batch, so the first
-        record is awaited alone and the rest are only what is already fetched.
-        """
+        """Up to ``max_messages`` records, waiting at most ``timeout`` seconds for the first
+        (``Member._fetch``)."""
         if self.fatal:
             raise ConsumerFailed(self.fatal)
         started = time.monotonic()
@@ -177,10 +163,7 @@ class GroupConsumer:
         elif self._suspended_until is not None and started >= self._suspended_until:
             self._end_suspension("no rebalance followed: the partitions are still ours")
         rebalances = self._rebalances
-        first = self._consumer.poll(timeout)
-        batch = [] if first is None else [first]
-        if first is not None and max_messages > 1:
-            batch += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
+        batch = self._fetch(max_messages, timeout)
         self._last_poll = time.monotonic()
         if self._last_poll - started > self._stall_s and rebalances == self._rebalances:
             # Stopped while in this poll, and the group has not spoken since.
@@ -188,24 +171,13 @@ class GroupConsumer:
             return []
         out = []
         for message in batch:
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise ConsumerFailed(f"{error.name()}: {error.str()}")
-                log.warning("consume: %s", error.str())
+            if not self._readable(message):
                 continue
             if rebalances != self._rebalances and message.partition() not in self._owned:
                 # Returned by the first call of this poll, then its partition was revoked
                 # in the second: it is its next owner's to read.
                 continue
-            out.append(
-                RawMessage(
-                    message.partition() or 0,
-                    message.offset() or 0,
-                    message.key(),
-                    message.value() or b"",
-                )
-            )
+            out.append(RawMessage.of(message))
         return out
 
     def assignment(self) -> list[int]:
@@ -251,11 +223,6 @@ class GroupConsumer:
         else:
             log.info("committed %s", positions)
 
-    def pause(self) -> None:
-        if not self._paused:
-            self._paused = True
-            self._consumer.pause(self._consumer.assignment())
-
     def resume(self) -> None:
         """Resume every partition but the held ones (after a stall: once the group spoke)."""
         if self._paused:
@@ -287,22 +254,3 @@ class GroupConsumer:
     @property
     def held(self) -> frozenset[int]:
         return frozenset(self._held)
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def close(self, timeout: float) -> bool:
-        """Commit stored offsets and leave the group, waiting at most ``timeout`` seconds.
-
-        librdkafka's close waits on the broker without a bound, so a process whose broker is
-        out of reach would hang on it; after the timeout it is left to finish (or not) on a
-        daemon thread. False when it did not finish in time.
-        """
-        closing = threading.Thread(target=self._consumer.close, name="consumer-close", daemon=True)
-        closing.start()
-        closing.join(timeout)
-        if closing.is_alive():
-            log.warning("consumer close did not finish in %.0f s (broker out of reach?)", timeout)
-            return False
-        return True

@@ -121,21 +121,20 @@ def route(path: str) -> Route:
         return Http(target[1:])
     if target == STREAMS_PATH:
         return Http("streams")
-    if target.startswith(STREAMS_PATH + "/") and target.endswith("/latest.jpg"):
-        raw_id = unquote(target[len(STREAMS_PATH) + 1 : -len("/latest.jpg")])
-        try:
-            return Http("latest", stream_id=check_stream_id(raw_id))
-        except BadStreamId as exc:
-            return BadRequest(400, str(exc), websocket=False)
-    if target.startswith(STREAMS_PATH + "/") and target.endswith("/counts"):
-        raw_id = unquote(target[len(STREAMS_PATH) + 1 : -len("/counts")])
-        try:
-            return Http("counts", stream_id=check_stream_id(raw_id))
-        except BadStreamId as exc:
-            return BadRequest(400, str(exc), websocket=False)
+    for suffix, kind in (("/latest.jpg", "latest"), ("/counts", "counts")):
+        if target.startswith(STREAMS_PATH + "/") and target.endswith(suffix):
+            return _of_stream(kind, target[len(STREAMS_PATH) + 1 : -len(suffix)])
     if target.startswith(STREAMS_PATH + "/") and FRAMES_INFIX in target:
         return _frame(target)
     return Http("static", file=target)
+
+
+def _of_stream(kind: str, raw_id: str, frame_id: int | None = None) -> Route:
+    """An HTTP route about one stream (its id as it stands in the path, checked)."""
+    try:
+        return Http(kind, stream_id=check_stream_id(unquote(raw_id)), frame_id=frame_id)
+    except BadStreamId as exc:
+        return BadRequest(400, str(exc), websocket=False)
 
 
 def _frame(target: str) -> Route:
@@ -145,10 +144,7 @@ def _frame(target: str) -> Route:
     digits = number.isascii() and number.isdigit() and len(number) <= 19
     if not name.endswith(".jpg") or not digits:
         return BadRequest(400, f"bad frame path {target!r}: use {FRAME_PATH_RULE}", False)
-    try:
-        return Http("frame", stream_id=check_stream_id(unquote(raw_id)), frame_id=int(number))
-    except BadStreamId as exc:
-        return BadRequest(400, str(exc), websocket=False)
+    return _of_stream("frame", raw_id, frame_id=int(number))
 
 
 def _event_media(target: str, query: dict[str, list[str]]) -> Route:

@@ -16,6 +16,7 @@ from pipeline.serde.records import (
     detected_objects,
     detections_record,
     frame_record,
+    stage_timings,
 )
 from pipeline.serde.registry import LocalSchemaIds, SchemaIds, UnknownSchemaError
 
@@ -41,4 +42,5 @@ __all__ = [
     "detected_objects",
     "detections_record",
     "frame_record",
+    "stage_timings",
 ]

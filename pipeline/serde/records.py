@@ -79,6 +79,26 @@ class Boxes(Protocol):
     def class_id(self) -> npt.NDArray[np.int32]: ...
 
 
+def stage_timings(
+    *,
+    queue_ms: float = 0.0,
+    decode_ms: float = 0.0,
+    preprocess_ms: float = 0.0,
+    inference_ms: float = 0.0,
+    postprocess_ms: float = 0.0,
+    batch_size: int = 0,
+) -> StageTimings:
+    """A frame's stage timings; a stage it did not go through took 0 ms."""
+    return {
+        "queue_ms": queue_ms,
+        "decode_ms": decode_ms,
+        "preprocess_ms": preprocess_ms,
+        "inference_ms": inference_ms,
+        "postprocess_ms": postprocess_ms,
+        "batch_size": batch_size,
+    }
+
+
 def frame_record(
     *,
     stream_id: str,
@@ -193,15 +213,10 @@ def detections_record(
     }
 
 
-class TrackedObjectRecord(TypedDict):
+class TrackedObjectRecord(DetectedObjectRecord):
+    """One object of schemas/tracks.avsc: a detected box with its track and the zones it is in."""
+
     track_id: int
-    class_id: int
-    label: str
-    score: float
-    x1: float
-    y1: float
-    x2: float
-    y2: float
     zones: list[str]
 
 

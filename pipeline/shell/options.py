@@ -17,6 +17,16 @@ ACTION_HELP = (
 )
 
 
+def durable_option() -> str:
+    """``--durable`` of `vae up` and `vae broker`, which both run the embedded broker."""
+    return setting(
+        "",
+        "Keep the embedded broker's records and committed offsets under this folder (Tansu "
+        "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
+        "memory. Nothing is ever deleted: see README, The embedded broker.",
+    )
+
+
 @dataclass(frozen=True)
 class UpOptions:
     """`vae up`: the whole engine on this machine."""
@@ -38,12 +48,7 @@ class UpOptions:
     )
     duration: float = setting(0.0, "Stop after this many seconds (0: run until Ctrl-C).")
     log_dir: str = setting("artifacts/up", "Where each process's log goes.")
-    durable: str = setting(
-        "",
-        "Keep the embedded broker's records and committed offsets under this folder (Tansu "
-        "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
-        "memory. Nothing is ever deleted: see README, The embedded broker.",
-    )
+    durable: str = durable_option()
     sinks: tuple[str, ...] = setting(
         (),
         "Also run `vae sink NAME` (postgres, mqtt, webhook; repeat the flag for several), "
@@ -63,12 +68,7 @@ class BrokerOptions:
 
     SECTION: ClassVar[str] = "broker_cmd"
 
-    durable: str = setting(
-        "",
-        "Keep the embedded broker's records and committed offsets under this folder (Tansu "
-        "on S3 storage from a local SeaweedFS), so they survive a broker restart; empty: in "
-        "memory. Nothing is ever deleted: see README, The embedded broker.",
-    )
+    durable: str = durable_option()
 
 
 @dataclass(frozen=True)

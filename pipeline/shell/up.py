@@ -256,15 +256,21 @@ def _report_exit(child: Child) -> None:
     errors.print(child.tail(), markup=False)
 
 
-def _scrape(url: str, token: str = "") -> dict[str, float]:
-    """Sum of each sample name on a /metrics page (labels folded)."""
+def scrape(
+    url: str, token: str = "", *, timeout: float = 1.0, labels: bool = False
+) -> dict[str, float]:
+    """Sum of each sample name on a /metrics page (labels folded); with ``labels``, also of
+    each ``name{label=value}`` (the other labels folded)."""
     request = urllib.request.Request(url, headers=_auth_header(token))
-    with urllib.request.urlopen(request, timeout=1) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         text = response.read().decode()
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+            for key, value in sample.labels.items() if labels else ():
+                labelled = f"{sample.name}{{{key}={value}}}"
+                totals[labelled] = totals.get(labelled, 0.0) + sample.value
     return totals
 
 
@@ -339,7 +345,7 @@ async def _summaries(
                 continue
             next_summary += SUMMARY_EVERY_S
             try:
-                totals = await loop.run_in_executor(None, _scrape, metrics_url, token)
+                totals = await loop.run_in_executor(None, scrape, metrics_url, token)
             except OSError:
                 totals = {}
             frames_in = totals.get("vae_gateway_frames_produced_total", 0.0)

@@ -38,10 +38,10 @@ from pipeline.serde import (
     SchemaIds,
     SchemaUnavailable,
     SerdeError,
-    StageTimings,
     dead_letter_record,
     detected_objects,
     detections_record,
+    stage_timings,
 )
 from pipeline.topics import DEAD_LETTER_OVERHEAD, engine_topics
 from pipeline.worker.batcher import DynamicBatcher
@@ -144,16 +144,7 @@ class Worker:
                 settings.model.decode_margin,
             ),
         )
-        self.gate = MotionGate(
-            MotionParams(
-                width=w.gate_width,
-                threshold=w.gate_threshold,
-                min_area=w.gate_min_area,
-                alpha=w.gate_alpha,
-                keyframe_s=w.keyframe_s,
-            ),
-            enabled=w.gate,
-        )
+        self.gate = MotionGate(MotionParams.of(w), enabled=w.gate)
         self._last_objects: LastInferred[list[DetectedObjectRecord]] = LastInferred()
         self.model_label = f"{settings.model.name}/{self.detector.model_label}"
         self.metrics.backend.labels(backend.name, backend.precision).set(1)
@@ -501,24 +492,18 @@ class Worker:
                 position, detections = found[index]
                 objects = detected_objects(detections, COCO_CLASSES)
                 self._last_objects.put(source["stream_id"], frame.partition, objects)
-                timings: StageTimings = {
-                    "queue_ms": queue_ms,
-                    "decode_ms": prepared.decode_ms[position],
-                    "preprocess_ms": prepared.preprocess_ms[position],
-                    "inference_ms": inferred.inference_ms,
-                    "postprocess_ms": result.postprocess_ms,
-                    "batch_size": size,
-                }
+                timings = stage_timings(
+                    queue_ms=queue_ms,
+                    decode_ms=prepared.decode_ms[position],
+                    preprocess_ms=prepared.preprocess_ms[position],
+                    inference_ms=inferred.inference_ms,
+                    postprocess_ms=result.postprocess_ms,
+                    batch_size=size,
+                )
             elif index in batch.gated:
                 objects = self._last_objects.get(source["stream_id"], [])
-                timings = {
-                    "queue_ms": queue_ms,
-                    "decode_ms": batch.gated[index],  # the thumbnail's
-                    "preprocess_ms": 0.0,
-                    "inference_ms": 0.0,
-                    "postprocess_ms": 0.0,
-                    "batch_size": 0,
-                }
+                # Gated: only the thumbnail was decoded, in no batch.
+                timings = stage_timings(queue_ms=queue_ms, decode_ms=batch.gated[index])
             else:
                 continue  # undecodable: skipped in prepare
             record = detections_record(

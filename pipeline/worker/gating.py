@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import simplejpeg
 
+from pipeline.config import WorkerSettings
+
 T = TypeVar("T")
 
 Grey = npt.NDArray[np.float32]
@@ -40,6 +42,17 @@ class MotionParams:
     min_area: float = 0.002  # share of the cells that must change
     alpha: float = 0.05  # running-average weight of a gated frame in the reference
     keyframe_s: float = 2.0  # at most this long between inferred frames of a stream
+
+    @classmethod
+    def of(cls, worker: WorkerSettings) -> MotionParams:
+        """The worker section's gate_* settings and keyframe_s."""
+        return cls(
+            width=worker.gate_width,
+            threshold=worker.gate_threshold,
+            min_area=worker.gate_min_area,
+            alpha=worker.gate_alpha,
+            keyframe_s=worker.keyframe_s,
+        )
 
 
 def thumbnail(jpeg: bytes, min_width: int) -> Grey | None:

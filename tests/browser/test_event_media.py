@@ -38,7 +38,7 @@ from playwright.sync_api import Page
 from client import IngestClient
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
-from tests.analytics_clip import RULES_YAML, H, W, make_clip
+from tests.analytics_clip import H, W, make_clip, rules_file
 from tests.browser.conftest import screenshot
 from tests.conftest import TEST_TOKEN, Service, Stack, launch_gateway, ws_url
 
@@ -170,8 +170,7 @@ def test_an_events_snapshot_and_clip_come_from_the_frames_topic_and_play_in_chro
     media: Path,
     tmp_path: Path,
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
+    rules = rules_file(tmp_path)
     worker = start_worker(wait=False)
     analytics = start_analytics(wait=False, VAE_ANALYTICS_RULES=str(rules))
     gateway = launch_gateway(stack, **GATEWAY_ENV)

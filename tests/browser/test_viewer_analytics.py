@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 
 from client import IngestClient
 from pipeline.auth.tokens import issue
-from tests.analytics_clip import RULES_YAML, H, W, make_clip
+from tests.analytics_clip import RULES_YAML, H, W, make_clip, rules_file, with_blank_end
 from tests.browser.conftest import WAIT_MS, screenshot
 from tests.conftest import TEST_SECRET, Stack, authed, viewer_url, ws_url
 
@@ -62,10 +62,8 @@ class ClipSender:
     then one empty frame 3 s later in the clip's time: the track is lost (after 1 s) and
     every window closes (2 s windows, 0.5 s grace)."""
 
-    def __init__(self, url: str, dog_jpg: bytes, start_us: int, blank: bytes) -> None:
-        clip = make_clip(dog_jpg, start_us)
-        self.frames = [*clip.frames, blank]
-        self.ts = [*clip.capture_ts_us, clip.capture_ts_us[-1] + 3_000_000]
+    def __init__(self, url: str, dog_jpg: bytes, start_us: int) -> None:
+        self.frames, self.ts = with_blank_end(make_clip(dog_jpg, start_us), 3_000_000)
         self.url = url
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="clip-sender", daemon=True)
@@ -98,16 +96,6 @@ class ClipSender:
         self.thread.join(60)
         assert not self.thread.is_alive(), "the clip was not sent within 60 s"
         assert self.failure is None, f"sending the clip failed: {self.failure!r}"
-
-
-def blank_jpeg() -> bytes:
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (W, H), (128, 128, 120)).save(out, format="JPEG")
-    return out.getvalue()
 
 
 def counter(page: Page, rule: str) -> Any:
@@ -152,12 +140,12 @@ def test_rules_track_ids_counters_and_events_on_a_tile_then_drawn_rules_count(
     media: Path,
     tmp_path: Path,
 ) -> None:
-    rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text(RULES_YAML)
     worker = start_worker(wait=False)
     gateway = start_gateway()
     analytics = start_analytics(
-        VAE_ANALYTICS_RULES=str(rules_file), VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5"
+        VAE_ANALYTICS_RULES=str(rules_file(tmp_path)),
+        VAE_ANALYTICS_WINDOW_S="2",
+        VAE_ANALYTICS_GRACE_S="0.5",
     )
     worker.wait_http("/readyz", timeout=90)
     # The rules file's rules are the rules in force: the gateway has them for the viewer.
@@ -174,7 +162,7 @@ def test_rules_track_ids_counters_and_events_on_a_tile_then_drawn_rules_count(
     expect(tile).to_have_attribute("data-events", "open", timeout=WAIT_MS)
     expect(tile).to_have_attribute("data-state", "waiting", timeout=WAIT_MS)
     dog = (media / "dog.jpg").read_bytes()
-    first = ClipSender(ws_url(gateway), dog, time.time_ns() // 1000, blank_jpeg()).start()
+    first = ClipSender(ws_url(gateway), dog, time.time_ns() // 1000).start()
 
     # 1. The rules in force, drawn in the frame's pixels: the line at x = 0.5 with its "in"
     # arrow pointing right (drawn top to bottom), the zone over the right quarter.
@@ -308,7 +296,7 @@ def test_rules_track_ids_counters_and_events_on_a_tile_then_drawn_rules_count(
     # on the way back, where it stays while it turns (the track is confirmed after 3
     # frames, its first side after 3 more: it starts at x = 0.15, inside, unseen).
     time.sleep(max(0.0, (first.last_us - time.time_ns() // 1000) / 1e6))
-    second = ClipSender(ws_url(gateway), dog, time.time_ns() // 1000, blank_jpeg()).start()
+    second = ClipSender(ws_url(gateway), dog, time.time_ns() // 1000).start()
     expect(drawn_counter).to_have_attribute("data-in", "1", timeout=WAIT_MS)
     expect(middle).to_have_attribute("data-in", "3", timeout=WAIT_MS)
     # The picture for README: the car tracked, crossing, with counters and events.

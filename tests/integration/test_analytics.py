@@ -8,7 +8,6 @@ come out exactly.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import signal
 import time
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from PIL import Image
 from websockets.asyncio.client import connect
 
 from client import IngestClient
@@ -29,7 +27,7 @@ from pipeline.analytics.stream import StreamAnalytics
 from pipeline.protocol.rules import parse_rules
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
-from tests.analytics_clip import RULES_YAML, H, W, make_clip
+from tests.analytics_clip import RULES_YAML, Clip, make_clip, rules_file, with_blank_end
 from tests.conftest import AUTH, Stack, authed, ws_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,12 +51,6 @@ def get_text(url: str) -> str:
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(authed(url), timeout=10) as r:
         return json.loads(r.read())
-
-
-def _blank_jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (W, H), (128, 128, 120)).save(out, format="JPEG")
-    return out.getvalue()
 
 
 async def push_clip(url: str, stream_id: str, frames: list[bytes], ts: list[int]) -> None:
@@ -103,6 +95,18 @@ class TopicReader:
                 self.tracks += 1
             else:
                 self.counts.append(dict(self._counts.decode(message.value())))
+
+    def read_clip(self, clip: Clip, timeout: float = 120) -> dict[str, int]:
+        """Reads until every event of the clip and its totals are in; the totals expected."""
+        expected = {"in": clip.crossed_in, "out": clip.crossed_out, "entries": clip.zone_entries}
+        self.poll_until(
+            lambda: (
+                len(self.events) >= len(EXPECTED_EVENTS)
+                and totals(self.latest_counts()) == expected
+            ),
+            timeout,
+        )
+        return expected
 
     def latest_counts(self) -> dict[tuple[int, str, str], dict[str, Any]]:
         """Each window's last revision, by (window start, rule, label)."""
@@ -162,21 +166,12 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     hello = json.loads(await socket.recv())
     assert hello == {"type": "hello", "endpoint": "events", "streams": ["clip-1"]}
     # A last, empty frame 10 s on: the track is lost and every window closes.
-    frames = [*clip.frames, _blank_jpeg()]
-    ts = [*clip.capture_ts_us, clip.capture_ts_us[-1] + 10_000_000]
+    frames, ts = with_blank_end(clip, 10_000_000)
     await push_clip(ws_url(gateway), "clip-1", frames, ts)
 
     reader = TopicReader(stack)
     try:
-        expected = {"in": clip.crossed_in, "out": clip.crossed_out, "entries": clip.zone_entries}
-        await asyncio.to_thread(
-            reader.poll_until,
-            lambda: (
-                len(reader.events) >= len(EXPECTED_EVENTS)
-                and totals(reader.latest_counts()) == expected
-            ),
-            120,
-        )
+        expected = await asyncio.to_thread(reader.read_clip, clip)
     finally:
         reader.close()
     assert [(e["kind"], e["direction"]) for e in reader.events] == EXPECTED_EVENTS
@@ -283,8 +278,7 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
     media: Path,
     tmp_path: Path,
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
+    rules = rules_file(tmp_path)
     clip = make_clip((media / "dog.jpg").read_bytes())
     env = {
         "VAE_ANALYTICS_RULES": str(rules),
@@ -295,8 +289,7 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
     # The clip is sent as fast as the gateway takes it (its times are the clip's own).
     gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     first = start_analytics("killed-analytics-1", **env)
-    frames = [*clip.frames, _blank_jpeg()]
-    ts = [*clip.capture_ts_us, clip.capture_ts_us[-1] + 10_000_000]
+    frames, ts = with_blank_end(clip, 10_000_000)
     # Frames 0..17: the car has just crossed in (at 1.3 s); frame 17 is at 1.7 s, in the
     # middle of the window [0 s, 2 s) whose count (1 in) lives only in the first worker's
     # table until that window closes: the second worker must restore it.
@@ -311,15 +304,7 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
         first.stop(signal.SIGKILL)
         second = start_analytics("analytics-2", **env)
         await push_clip(ws_url(gateway), "clip-1", frames[cut:], ts[cut:])
-        expected = {"in": clip.crossed_in, "out": clip.crossed_out, "entries": clip.zone_entries}
-        await asyncio.to_thread(
-            reader.poll_until,
-            lambda: (
-                len(reader.events) >= len(EXPECTED_EVENTS)
-                and totals(reader.latest_counts()) == expected
-            ),
-            120,
-        )
+        expected = await asyncio.to_thread(reader.read_clip, clip)
     finally:
         reader.close()
     assert totals(reader.latest_counts()) == expected
@@ -355,8 +340,7 @@ def wait_rules(gateway_http: str, text: str, timeout: float = 60) -> str:
 async def test_the_rules_in_force_from_a_file_reach_the_gateway_and_the_latest_edit_wins(
     stack: Stack, start_gateway: Any, start_analytics: Any, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
+    rules = rules_file(tmp_path)
     gateway = start_gateway()
     analytics = start_analytics(VAE_ANALYTICS_RULES=str(rules))
     # The file's rules are published to the rules topic: GET /v1/rules (the viewer) has them.

@@ -23,9 +23,10 @@ from client import Ack, IngestClient
 from pipeline import children
 from pipeline.auth.tokens import issue
 from pipeline.runtime import free_port
-from pipeline.serde import EventRecord, LocalSchemaIds
+from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import REPO, TEST_SECRET, TEST_TOKEN, Service, Stack, authed, ws_url
+from tests.records import event
 
 pytestmark = pytest.mark.integration
 
@@ -95,28 +96,24 @@ def write_event(stack: Stack, stream_id: str, frame: Ack) -> str:
     writes them); its id."""
     writer = engine_topics(stack.settings.topics).events.writer(LocalSchemaIds())
     now_us = time.time_ns() // 1000
-    record: EventRecord = {
-        "event_id": str(uuid.uuid4()),
-        "stream_id": stream_id,
-        "rule": "door",
-        "kind": "line_crossed",
-        "phase": "",
-        "label": "dog",
-        "class_id": 16,
-        "track_id": 1,
-        "direction": "in",
-        "start_ts_us": now_us,
-        "end_ts_us": now_us,
-        "frame_id": frame.frame_id,
-        "score": 0.8,
-        "x1": 133.0,
-        "y1": 207.0,
-        "x2": 325.0,
-        "y2": 542.0,
-        "frame_partition": frame.partition,
-        "frame_offset": frame.offset,
-        "trigger_frame_id": frame.frame_id,
-    }
+    record = event(
+        stream_id,
+        1,
+        event_id=str(uuid.uuid4()),
+        label="dog",
+        class_id=16,
+        start_ts_us=now_us,
+        end_ts_us=now_us,
+        frame_id=frame.frame_id,
+        score=0.8,
+        x1=133.0,
+        y1=207.0,
+        x2=325.0,
+        y2=542.0,
+        frame_partition=frame.partition,
+        frame_offset=frame.offset,
+        trigger_frame_id=frame.frame_id,
+    )
     producer = Producer({"bootstrap.servers": stack.bootstrap})
     producer.produce(writer.topic, writer.value(record), writer.key(record))
     assert producer.flush(10) == 0

@@ -22,11 +22,9 @@ from typing import Any
 import pytest
 
 from client import ResendingClient
-from pipeline.serde import LocalSchemaIds
-from pipeline.topics import engine_topics
 from tests.conftest import Service, Stack, launch_gateway, launch_worker, ws_url
 from tests.faults import FaultRow, FaultTable
-from tests.kafka_tools import read_topic
+from tests.workers import detections_until, first_detected
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
@@ -154,31 +152,15 @@ async def test_broker_sigstopped_20_s_under_load_recovers_by_itself(
     stats = [c.stats for c in cams.clients]
     assert all(s.acked == s.put == total for s in stats), stats
     assert all(s.dropped_oldest == 0 and not s.refused for s in stats), stats
-    decode = engine_topics(stack.settings.topics).detections.reader(LocalSchemaIds()).decode
     wanted = {(s, f) for s in STREAMS for f in range(total)}
-
-    def every_frame(records: list[Any]) -> bool:
-        return wanted <= {
-            (d["stream_id"], d["frame_id"]) for d in map(decode, (r.value for r in records))
-        }
-
-    records = await asyncio.to_thread(
-        read_topic, stack.settings.kafka, stack.settings.topics.detections, every_frame, 120
-    )
-    decoded = [decode(r.value) for r in records]
-    seen = {(d["stream_id"], d["frame_id"]) for d in decoded}
+    decoded = await asyncio.to_thread(detections_until, stack, wanted, 120)
     stalled = [
         d["worker_ts_us"] / 1e6
         for d in decoded
         if first_stalled_id <= d["frame_id"] <= last_stalled_id
     ]
     # A refused frame is sent again before any later frame of its stream (ordered sockets).
-    firsts: dict[str, list[int]] = {s: [] for s in STREAMS}
-    once: set[tuple[str, int]] = set()
-    for d in decoded:
-        if (d["stream_id"], d["frame_id"]) not in once:
-            once.add((d["stream_id"], d["frame_id"]))
-            firsts[d["stream_id"]].append(d["frame_id"])
+    firsts = first_detected(decoded, STREAMS)
     late = 0  # frames first detected after a later frame of their stream
     for ids in firsts.values():
         highest = -1
@@ -186,17 +168,17 @@ async def test_broker_sigstopped_20_s_under_load_recovers_by_itself(
             late += frame_id < highest
             highest = max(highest, frame_id)
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             f"broker SIGSTOP {STALL_S:.0f} s under load, resending clients ({refused_in_stall} "
             "refused `overloaded`, sent again; recovery from SIGCONT)",
             sent=sum(s.put for s in stats),
             acked=sum(s.acked for s in stats),
-            detected=len(seen & wanted),
-            lost=len(wanted - seen),
-            duplicated=len(decoded) - len(seen),
+            wanted=wanted,
+            came_out=[(d["stream_id"], d["frame_id"]) for d in decoded],
             recovery_s=min(stalled) - resumed_at,
         )
     )
+    seen = {(d["stream_id"], d["frame_id"]) for d in decoded}
     assert wanted <= seen, sorted(wanted - seen)[:20]
     assert late == 0, firsts  # per-stream order of first deliveries kept
     assert refused_in_stall >= 1, refused_in_stall

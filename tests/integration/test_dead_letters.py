@@ -17,7 +17,8 @@ from pipeline.serde import AvroDecoder, AvroEncoder, LocalSchemaIds
 from pipeline.serde.registry import local_schema_id
 from pipeline.topics import engine_topics
 from tests.faults import FaultRow, FaultTable
-from tests.kafka_tools import Record, committed, frame, produce, read_topic
+from tests.kafka_tools import Record, frame, produce, read_topic
+from tests.workers import committed_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -80,12 +81,7 @@ def test_poison_records_are_dead_lettered_and_unknown_schemas_wait(
     partition = detections[0].partition
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        positions = committed(
-            stack.settings.kafka,
-            stack.settings.worker.group_id,
-            topics.frames.name,
-            topics.frames.partitions,
-        )
+        positions = committed_frames(stack)
         if positions.get(partition) == 5:
             break
         time.sleep(0.5)

@@ -6,6 +6,7 @@ in fragments."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +49,26 @@ def _wait_for(condition: Any, timeout: float, what: str, service: Service) -> No
         if time.monotonic() > deadline or service.process.poll() is not None:
             raise AssertionError(f"{what}: not within {timeout:.0f} s\n{service.log()}")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _stopped(pid: int) -> Iterator[None]:
+    """The process SIGSTOPped for the block, and running again after it whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _small_queue_gateway(own_stack: Any) -> Service:
+    """A gateway whose producer queue (1 MB) a few frames of dog.jpg fill; a frame that
+    finds no room within 300 ms is refused with `overloaded`."""
+    return launch_gateway(
+        own_stack,
+        VAE_GATEWAY_PRODUCER_QUEUE_KBYTES="1024",
+        VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS="300",
+    )
 
 
 def _tiny_jpeg() -> bytes:
@@ -86,15 +108,10 @@ def test_worker_readyz_answers_503_until_it_joined(stack: Any, start_worker: Any
 async def test_paused_broker_gets_overloaded_then_recovers(own_stack: Any, dog_jpeg: bytes) -> None:
     """With the broker SIGSTOPped the producer queue fills; past the backpressure bound the
     gateway refuses with `overloaded`; once the broker runs again, frames are acked again."""
-    gateway = launch_gateway(
-        own_stack,
-        VAE_GATEWAY_PRODUCER_QUEUE_KBYTES="1024",
-        VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS="300",
-    )
+    gateway = _small_queue_gateway(own_stack)
     broker_pid = own_stack.own_broker.pid
-    os.kill(broker_pid, signal.SIGSTOP)
     refused_after: int | None = None
-    try:
+    with _stopped(broker_pid):
         async with IngestClient(ws_url(gateway), "cam-over", ack=True) as cam:
             receiving = asyncio.create_task(cam.receive())
             for frame_id in range(200):  # 1 MB queue, 160 kB frames: refused long before
@@ -115,8 +132,6 @@ async def test_paused_broker_gets_overloaded_then_recovers(own_stack: Any, dog_j
                     acked.add((await asyncio.wait_for(cam.receive(), 60)).frame_id)
                 except GatewayError as exc:
                     assert exc.code == "overloaded", exc  # later frames of the burst
-    finally:
-        os.kill(broker_pid, signal.SIGCONT)
     assert refused_after is not None and refused_after < 50
     assert gateway.metric('vae_gateway_frames_rejected_total{reason="overloaded"}') >= 1
     assert gateway.metric('vae_gateway_frames_rejected_total{reason="produce_failed"}') == 0
@@ -128,14 +143,9 @@ async def test_an_ordered_socket_ends_at_a_refusal_after_acking_the_frames_befor
     """?ordered=1: after `overloaded` nothing more is read, the frames before the refused one
     are acked once the broker takes them, then the socket closes with 1013 (try again
     later): a client that sends the refused frame again keeps its stream's order."""
-    gateway = launch_gateway(
-        own_stack,
-        VAE_GATEWAY_PRODUCER_QUEUE_KBYTES="1024",
-        VAE_GATEWAY_BACKPRESSURE_TIMEOUT_MS="300",
-    )
+    gateway = _small_queue_gateway(own_stack)
     broker_pid = own_stack.own_broker.pid
-    os.kill(broker_pid, signal.SIGSTOP)
-    try:
+    with _stopped(broker_pid):
         async with IngestClient(ws_url(gateway), "cam-ordered", ack=True, ordered=True) as cam:
             assert cam.hello["ordered"] is True
             for frame_id in range(12):  # 1 MB queue, 160 kB frames: refused within 12
@@ -152,8 +162,6 @@ async def test_an_ordered_socket_ends_at_a_refusal_after_acking_the_frames_befor
                     acks.append((await asyncio.wait_for(cam.receive(), 60)).frame_id)
             assert acks == list(range(first_refused))  # nothing after the refused frame
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
-    finally:
-        os.kill(broker_pid, signal.SIGCONT)
 
 
 async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_stack: Any) -> None:
@@ -161,8 +169,7 @@ async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_sta
     gateway = launch_gateway(own_stack, VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     jpeg, total = _tiny_jpeg(), 1100
     broker_pid = own_stack.own_broker.pid
-    os.kill(broker_pid, signal.SIGSTOP)
-    try:
+    with _stopped(broker_pid):
         async with IngestClient(ws_url(gateway), "cam-many", ack=True) as cam:
 
             async def send_all() -> None:
@@ -186,8 +193,6 @@ async def test_a_socket_stops_reading_at_1024_frames_awaiting_the_broker(own_sta
             await asyncio.wait_for(sender, 60)
             acks = [(await asyncio.wait_for(cam.receive(), 60)).frame_id for _ in range(total)]
             assert acks == list(range(total))
-    finally:
-        os.kill(broker_pid, signal.SIGCONT)
 
 
 async def test_a_frame_sent_in_fragments_is_one_frame(stack: Any, dog_jpeg: bytes) -> None:

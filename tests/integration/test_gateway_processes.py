@@ -28,8 +28,9 @@ from confluent_kafka import Producer
 from websockets.asyncio.client import ClientConnection, connect
 
 from pipeline.protocol.envelope import build_envelope
-from pipeline.serde import CountsRecord, EventRecord, LocalSchemaIds
+from pipeline.serde import LocalSchemaIds, stage_timings
 from pipeline.topics import engine_topics
+from tests import records
 from tests.analytics_clip import RULES_YAML
 from tests.conftest import AUTH, Service, Stack, launch_gateway, ws_url
 from tests.kafka_tools import frame, produce
@@ -201,52 +202,14 @@ async def test_detections_events_counts_and_rules_reach_both_processes(stack: St
         "height": 360,
         "model": "test",
         "worker": "test",
-        "timings": {
-            "queue_ms": 0.0,
-            "decode_ms": 0.0,
-            "preprocess_ms": 0.0,
-            "inference_ms": 0.0,
-            "postprocess_ms": 0.0,
-            "batch_size": 1,
-        },
+        "timings": stage_timings(batch_size=1),
         "objects": [],
         "inferred": True,
     }
-    event: EventRecord = {
-        "event_id": "e-1",
-        "stream_id": "cam-b",
-        "rule": "middle",
-        "kind": "line_crossed",
-        "phase": "",
-        "label": "car",
-        "class_id": 2,
-        "track_id": 1,
-        "direction": "in",
-        "start_ts_us": now_us,
-        "end_ts_us": now_us,
-        "frame_id": 7,
-        "score": 0.9,
-        "x1": 0.0,
-        "y1": 0.0,
-        "x2": 1.0,
-        "y2": 1.0,
-        "frame_partition": -1,
-        "frame_offset": -1,
-        "trigger_frame_id": 7,
-    }
-    counts: CountsRecord = {
-        "stream_id": "cam-b",
-        "rule": "middle",
-        "kind": "line",
-        "label": "car",
-        "window_start_us": 0,
-        "window_end_us": 60_000_000,
-        "crossed_in": 3,
-        "crossed_out": 1,
-        "entries": 0,
-        "peak_occupancy": 0,
-        "revision": 0,
-    }
+    event = records.event(
+        "cam-b", 1, rule="middle", label="car", start_ts_us=now_us, end_ts_us=now_us
+    )
+    counts = records.counts("cam-b", 0, 0, rule="middle", label="car", crossed_in=3, crossed_out=1)
     kafka = stack.settings.kafka
     await asyncio.to_thread(
         produce,
@@ -318,28 +281,25 @@ def write_event(stack: Stack, event_id: str, frame_id: int, where: tuple[int, in
     """An event of cam-m whose best frame is at ``where`` in vae.frames."""
     topics = engine_topics(stack.settings.topics)
     now_us = time.time_ns() // 1000
-    event: EventRecord = {
-        "event_id": event_id,
-        "stream_id": "cam-m",
-        "rule": "middle",
-        "kind": "line_crossed",
-        "phase": "",
-        "label": "dog",
-        "class_id": 16,
-        "track_id": 1,
-        "direction": "in",
-        "start_ts_us": now_us,
-        "end_ts_us": now_us,
-        "frame_id": frame_id,
-        "score": 0.9,
-        "x1": 100.0,
-        "y1": 100.0,
-        "x2": 300.0,
-        "y2": 400.0,
-        "frame_partition": where[0],
-        "frame_offset": where[1],
-        "trigger_frame_id": frame_id,
-    }
+    event = records.event(
+        "cam-m",
+        1,
+        rule="middle",
+        event_id=event_id,
+        label="dog",
+        class_id=16,
+        start_ts_us=now_us,
+        end_ts_us=now_us,
+        frame_id=frame_id,
+        score=0.9,
+        x1=100.0,
+        y1=100.0,
+        x2=300.0,
+        y2=400.0,
+        frame_partition=where[0],
+        frame_offset=where[1],
+        trigger_frame_id=frame_id,
+    )
     value = topics.events.writer(LocalSchemaIds()).value(event)
     produce(stack.settings.kafka, topics.events.name, "cam-m", [value])
 

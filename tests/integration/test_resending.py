@@ -85,13 +85,12 @@ async def test_gateway_sigkill_and_restart_loses_no_frame_handed_over(
         d["worker_ts_us"] for d in map(decode, (r.value for r in records)) if d["frame_id"] >= 15
     ]
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "gateway SIGKILL + restart (resending client)",
             sent=stats.put,
             acked=stats.acked,
-            detected=len(set(detected)),
-            lost=total - len(set(detected)),
-            duplicated=len(detected) - len(set(detected)),
+            wanted=range(total),
+            came_out=detected,
             recovery_s=(min(later) - killed_us) / 1e6,
         )
     )

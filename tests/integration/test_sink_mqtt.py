@@ -8,20 +8,18 @@ import time
 
 import pytest
 
-from pipeline.runtime import free_port
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.processes import wait_until
+from tests.records import counts, event
 from tests.sink_tools import (
-    Feeder,
     Mosquitto,
     Subscriber,
     Writer,
     committed_total,
-    counts,
-    event,
-    kill_mid_stream,
+    kill_while_feeding,
+    restart_sink,
     sink_env,
     start_sink,
 )
@@ -31,6 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PREFIX = "site-1/vae"
 
 
+def mqtt_env(stack: Stack, group: str, mosquitto: Mosquitto, **extra: str) -> dict[str, str]:
+    """A sink's environment publishing to the test's Mosquitto under PREFIX."""
+    return sink_env(
+        stack, group, VAE_SINK_MQTT_PORT=str(mosquitto.port), VAE_SINK_MQTT_PREFIX=PREFIX, **extra
+    )
+
+
 def test_mqtt_sink_survives_a_mosquitto_restart(stack: Stack, mosquitto: Mosquitto) -> None:
     """Events published while Mosquitto is down arrive once it is back, none lost, at a
     subscriber with a persistent session; nothing is committed until they are PUBACKed; the
@@ -38,14 +43,7 @@ def test_mqtt_sink_survives_a_mosquitto_restart(stack: Stack, mosquitto: Mosquit
     topics = engine_topics(stack.settings.topics)
     subscriber = Subscriber(mosquitto, f"{PREFIX}/#", persistent=True)
     group = f"sink-mqtt-{stack.settings.topics.events}"
-    env = sink_env(
-        stack,
-        group,
-        free_port(),
-        VAE_SINK_MQTT_PORT=str(mosquitto.port),
-        VAE_SINK_MQTT_PREFIX=PREFIX,
-        VAE_SINK_MQTT_ACK_TIMEOUT_S="1",
-    )
+    env = mqtt_env(stack, group, mosquitto, VAE_SINK_MQTT_ACK_TIMEOUT_S="1")
     sink = start_sink(stack, "mqtt", env)
     writer = Writer(stack)
     before = [event(f"mq-{s}", n) for s in range(2) for n in range(10)]
@@ -116,26 +114,13 @@ def test_mqtt_sink_sigkill_mid_stream_publishes_every_event(
     topics = engine_topics(stack.settings.topics)
     subscriber = Subscriber(mosquitto, f"{PREFIX}/events")
     group = f"sink-mqtt-kill-{stack.settings.topics.events}"
-    env = sink_env(
-        stack,
-        group,
-        free_port(),
-        VAE_SINK_MQTT_PORT=str(mosquitto.port),
-        VAE_SINK_MQTT_PREFIX=PREFIX,
-    )
+    env = mqtt_env(stack, group, mosquitto)
     sink = start_sink(stack, "mqtt", env, name="killed-sink-mqtt")
     records = [event(f"mqk-{s}", n) for n in range(100) for s in range(4)]
-    writer = Writer(stack)
-    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
-    feeder.start()
-    kill = kill_mid_stream(stack, sink, group, lambda: len(set(subscriber.events())), 80)
-    feeder.join(60)
-    assert feeder.failure is None, feeder.failure
-    writer.close()
-    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    kill = kill_while_feeding(stack, sink, group, records, lambda: len(set(subscriber.events())))
     killed_at = time.monotonic()
 
-    again = start_sink(stack, "mqtt", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+    again = restart_sink(stack, "mqtt", env)
     wanted = {r["event_id"] for r in records}
     seen_at_kill = len(subscriber.events())
     assert wait_until(lambda: len(subscriber.events()) > seen_at_kill, 90, 0.02), again.log()
@@ -147,13 +132,12 @@ def test_mqtt_sink_sigkill_mid_stream_publishes_every_event(
     received = subscriber.events()
     subscriber.close()
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "sink mqtt SIGKILL mid-stream + restart (duplicated: messages repeated, same id)",
             sent=len(records),
             acked=len(records),
-            detected=len(set(received) & wanted),
-            lost=len(wanted - set(received)),
-            duplicated=len(received) - len(set(received)),
+            wanted=wanted,
+            came_out=received,
             recovery_s=recovery_s,
         )
     )

@@ -14,21 +14,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from pipeline.runtime import free_port
-from pipeline.serde import LocalSchemaIds, detections_record, frame_record
+from pipeline.serde import LocalSchemaIds, detections_record, frame_record, stage_timings
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import produce, read_topic
 from tests.processes import wait_until
+from tests.records import counts, event
 from tests.sink_tools import (
-    Feeder,
     Forwarder,
     Writer,
     committed_total,
-    counts,
-    event,
-    kill_mid_stream,
+    kill_while_feeding,
+    restart_sink,
     sink_env,
     start_sink,
 )
@@ -76,21 +74,13 @@ def _detections(stream_id: str, frame_id: int) -> Any:
     objects = [
         {"class_id": 0, "label": "person", "score": 0.9, "x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0}
     ]
-    timings = {
-        "queue_ms": 1.0,
-        "decode_ms": 1.0,
-        "preprocess_ms": 1.0,
-        "inference_ms": 1.0,
-        "postprocess_ms": 1.0,
-        "batch_size": 1,
-    }
     return detections_record(
         frame,
         objects,
         worker_ts_us=0,
         model="m",
         worker="w",
-        timings=timings,  # type: ignore[arg-type]
+        timings=stage_timings(batch_size=1),
     )
 
 
@@ -116,7 +106,7 @@ def test_postgres_sink_upserts_by_key(stack: Stack, postgres_dsn: str) -> None:
     writer.write(topics.detections, [_detections("pg-a", 1), _detections("pg-a", 1)])
     writer.close()
     group = f"sink-pg-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port())
+    env = sink_env(stack, group)
     sink = start_sink(stack, "postgres", env, args=("--dsn", postgres_dsn, "--detections"))
 
     def stored() -> bool:
@@ -189,7 +179,7 @@ def test_postgres_sink_waits_while_postgres_is_unreachable(stack: Stack, postgre
     forwarder = Forwarder(("127.0.0.1", 5432))  # nothing listens on its port yet
     dsn = psycopg.conninfo.make_conninfo(postgres_dsn, host="127.0.0.1", port=forwarder.port)
     group = f"sink-pg-down-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port(), VAE_SINK_POSTGRES_DSN=dsn)
+    env = sink_env(stack, group, VAE_SINK_POSTGRES_DSN=dsn)
     sink = start_sink(stack, "postgres", env, ready=False)
     writer = Writer(stack)
     first = [event(f"pgd-{s}", n) for s in range(2) for n in range(10)]
@@ -226,20 +216,13 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     one transaction, so a kill leaves it whole or not at all; one that was committed in
     PostgreSQL and not in Kafka is written again, and ON CONFLICT keeps one row)."""
     group = f"sink-pg-kill-{stack.settings.topics.events}"
-    env = sink_env(stack, group, free_port(), VAE_SINK_POSTGRES_DSN=postgres_dsn)
+    env = sink_env(stack, group, VAE_SINK_POSTGRES_DSN=postgres_dsn)
     sink = start_sink(stack, "postgres", env, name="killed-sink-postgres")
     records = [event(f"pgk-{s}", n) for n in range(100) for s in range(4)]
-    writer = Writer(stack)
-    feeder = Feeder(writer, records, chunk=10, pause_s=0.02)
-    feeder.start()
     count = "SELECT count(*) FROM vae.events"
-    kill = kill_mid_stream(stack, sink, group, lambda: int(_one(postgres_dsn, count)), 80)
-    feeder.join(60)
-    assert feeder.failure is None, feeder.failure
-    writer.close()
-    assert kill.stored < len(records), "the kill landed after the stream: no fault"
+    kill = kill_while_feeding(stack, sink, group, records, lambda: int(_one(postgres_dsn, count)))
 
-    again = start_sink(stack, "postgres", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+    again = restart_sink(stack, "postgres", env)
     assert wait_until(lambda: _one(postgres_dsn, count) >= len(records), 90, 0.2), again.log()
     events = stack.settings.topics.events
     assert wait_until(lambda: committed_total(stack, group, events) == len(records), 30, 0.2), (
@@ -251,13 +234,12 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     ids = [r[0] for r in _rows(postgres_dsn, "SELECT event_id FROM vae.events")]
     wanted = {r["event_id"] for r in records}
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "sink postgres SIGKILL mid-stream + restart",
             sent=len(records),
             acked=len(records),  # written into the events topic
-            detected=len(set(ids)),
-            lost=len(wanted - set(ids)),
-            duplicated=len(ids) - len(set(ids)),
+            wanted=wanted,
+            came_out=ids,
             recovery_s=(first_after - kill.at).total_seconds() if first_after else -1.0,
         )
     )

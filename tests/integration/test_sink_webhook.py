@@ -15,15 +15,8 @@ from tests.conftest import Stack
 from tests.faults import FaultRow, FaultTable
 from tests.kafka_tools import read_topic
 from tests.processes import wait_until
-from tests.sink_tools import (
-    Receiver,
-    Writer,
-    committed_total,
-    counts,
-    event,
-    sink_env,
-    start_sink,
-)
+from tests.records import counts, event
+from tests.sink_tools import Receiver, Writer, committed_total, restart_sink, sink_env, start_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +41,6 @@ def test_webhook_sink_waits_for_the_receiver_retries_and_dead_letters(stack: Sta
     env = sink_env(
         stack,
         group,
-        free_port(),
         VAE_SINK_WEBHOOK_URL=f"http://127.0.0.1:{receiver_port}/hook",
         VAE_WEBHOOK_SECRET=SECRET,
         VAE_SINK_WEBHOOK_MAX_ATTEMPTS="3",
@@ -116,9 +108,7 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
     writer.close()
     group = f"sink-wh-kill-{stack.settings.topics.events}"
     receiver = Receiver(free_port(), lambda key, attempt: 200).start()
-    env = sink_env(
-        stack, group, free_port(), VAE_SINK_WEBHOOK_URL=receiver.url, VAE_WEBHOOK_SECRET=SECRET
-    )
+    env = sink_env(stack, group, VAE_SINK_WEBHOOK_URL=receiver.url, VAE_WEBHOOK_SECRET=SECRET)
     try:
         sink = start_sink(stack, "webhook", env, name="killed-sink-webhook", ready=False)
         killed: list[float] = []
@@ -131,9 +121,7 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
         receiver.on_post = kill_at
         assert wait_until(lambda: bool(killed), 90, 0.05), sink.log()
         sent_before = len(receiver.posts)
-        again = start_sink(
-            stack, "webhook", {**env, "VAE_SINK_PORT": str(free_port())}, ready=False
-        )
+        again = restart_sink(stack, "webhook", env)
         wanted = {r["event_id"] for r in records}
         assert wait_until(lambda: wanted <= set(receiver.delivered()), 90, 0.1), again.log()
         assert wait_until(
@@ -145,13 +133,12 @@ def test_webhook_sink_sigkill_mid_batch_delivers_every_key(
     repeats = sum(len(posts) - 1 for posts in delivered.values())
     first_after = receiver.posts[sent_before].at
     fault_table.record(
-        FaultRow(
+        FaultRow.tally(
             "sink webhook SIGKILL mid-batch + restart (duplicated: POSTs repeated, same key)",
             sent=len(records),
             acked=len(records),
-            detected=len(set(delivered) & wanted),
-            lost=len(wanted - set(delivered)),
-            duplicated=repeats,
+            wanted=wanted,
+            came_out=[key for key, posts in delivered.items() for _ in posts],
             recovery_s=first_after - killed[0],
         )
     )

@@ -17,7 +17,8 @@ from pipeline.kafka.producer import CallbackProducer
 from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import Service, launch_worker
-from tests.kafka_tools import committed, frame, produce, read_topic
+from tests.kafka_tools import frame, produce, read_topic
+from tests.workers import committed_frames
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +32,7 @@ def _wait_until(condition: Any, timeout: float, what: str, service: Service) -> 
 
 
 def _position(stack: Any, partition: int) -> int:
-    topics = stack.settings.topics
-    return committed(
-        stack.settings.kafka,
-        stack.settings.worker.group_id,
-        topics.frames,
-        topics.frames_partitions,
-    )[partition]
+    return committed_frames(stack)[partition]
 
 
 def test_stale_frames_are_shed_and_counted(stack: Any, start_worker: Any, dog_jpeg: bytes) -> None:

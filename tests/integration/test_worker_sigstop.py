@@ -25,8 +25,14 @@ from pipeline.serde import LocalSchemaIds
 from pipeline.topics import engine_topics
 from tests.conftest import Service, Stack, ws_url
 from tests.faults import FaultRow, FaultTable
-from tests.kafka_tools import committed, read_topic
-from tests.workers import detected_by, frames_written, owned_partitions, wait_for_split
+from tests.kafka_tools import read_topic
+from tests.workers import (
+    committed_frames,
+    detected_by,
+    frames_written,
+    owned_partitions,
+    wait_for_split,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
@@ -59,16 +65,6 @@ async def _until(condition: Any, limit_s: float, what: Any, *logs: Service) -> N
         await asyncio.sleep(0.2)
 
 
-def _positions(stack: Stack) -> dict[int, int]:
-    topics = stack.settings.topics
-    return committed(
-        stack.settings.kafka,
-        stack.settings.worker.group_id,
-        topics.frames,
-        topics.frames_partitions,
-    )
-
-
 async def test_worker_sigstopped_past_its_session_timeout_rejoins_without_loss(
     stack: Stack, start_gateway: Any, start_worker: Any, dog_jpeg: bytes, fault_table: FaultTable
 ) -> None:
@@ -90,7 +86,7 @@ async def test_worker_sigstopped_past_its_session_timeout_rejoins_without_loss(
         stopped.process.send_signal(signal.SIGSTOP)
         stopped_us = time.time_ns() // 1000
         # Nothing of the stopped worker moves now: where its group stands is where it stopped.
-        positions = await asyncio.to_thread(_positions, stack)
+        positions = await asyncio.to_thread(committed_frames, stack)
         # Its partitions move: the other worker owns them all (after the session timeout).
         await _until(
             lambda: owned_partitions(other) == set(range(total_partitions)),
@@ -177,7 +173,7 @@ async def test_worker_sigstopped_past_its_session_timeout_rejoins_without_loss(
         wanted[f.partition] = max(wanted[f.partition], f.offset + 1)
     last: list[dict[int, int]] = []
     await _until(
-        lambda: last.append(_positions(stack)) or last[-1] == wanted,
+        lambda: last.append(committed_frames(stack)) or last[-1] == wanted,
         60,
         lambda: f"positions committed to the end {wanted}: {last[-1:]}",
         stopped,

@@ -19,7 +19,7 @@ from pipeline.inference.detector import Detector
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.inference.model_files import locate
 from pipeline.protocol.messages import detections as to_json
-from pipeline.serde import detected_objects
+from pipeline.serde import detected_objects, stage_timings
 from tests import reference
 
 
@@ -117,14 +117,7 @@ def test_subscriber_json_of_a_detection(detector: Detector, dog_jpeg: bytes) -> 
         "height": 576,
         "model": "m",
         "worker": "w",
-        "timings": {
-            "queue_ms": 1.0,
-            "decode_ms": 1.0,
-            "preprocess_ms": 1.0,
-            "inference_ms": 1.0,
-            "postprocess_ms": 1.0,
-            "batch_size": 1,
-        },
+        "timings": stage_timings(batch_size=1),
         "objects": detected_objects(found, COCO_CLASSES),
     }
     body = json.loads(to_json(record))

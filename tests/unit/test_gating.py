@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 import simplejpeg
 
+from pipeline.config import WorkerSettings
 from pipeline.worker.gating import (
     LastInferred,
     MotionGate,
@@ -133,3 +134,13 @@ def test_stream_groups() -> None:
     assert stream_group("static90_12") == "static90"
     assert stream_group("cam") == "cam"
     assert stream_group("-x") == "-"
+
+
+def test_the_worker_sections_settings_are_the_gates_parameters() -> None:
+    assert MotionParams.of(WorkerSettings()) == MotionParams()  # the defaults agree
+    chosen = WorkerSettings(
+        gate_width=320, gate_threshold=9.0, gate_min_area=0.01, gate_alpha=0.5, keyframe_s=7.0
+    )
+    assert MotionParams.of(chosen) == MotionParams(
+        width=320, threshold=9.0, min_area=0.01, alpha=0.5, keyframe_s=7.0
+    )

@@ -22,7 +22,7 @@ from connectors.sinks.webhook import sign, verify
 from pipeline.config import SettingsError
 from pipeline.runtime import free_port
 from pipeline.shell.cli import main
-from tests.sink_tools import counts, event
+from tests.records import counts, event
 
 
 def item(kind: Any, value: Any, offset: int = 0, partition: int = 0) -> SinkItem:

@@ -29,18 +29,25 @@ from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.kafka.producer import CallbackProducer
 from pipeline.protocol.rules import parse_rules
 from pipeline.runtime import pid_cpu_seconds
-from pipeline.serde import DetectionsRecord, LocalSchemaIds
+from pipeline.serde import DetectionsRecord, LocalSchemaIds, stage_timings
 from pipeline.shell.bench.options import BenchAnalyticsOptions
 from pipeline.topics import engine_topics
 
-RULES = """
+
+def bench_rules(streams: str) -> str:
+    """A line down the middle and a zone over the right quarter for the streams matching
+    the glob ``streams``: what the analytics bench and the soak apply."""
+    return f"""
 streams:
-  "bench-*":
+  "{streams}":
     lines:
-      - {name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}
+      - {{name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}}
     zones:
-      - {name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}
+      - {{name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}}
 """
+
+
+RULES = bench_rules("bench-*")
 
 
 @dataclass
@@ -72,8 +79,7 @@ def _record(stream: int, frame: int, fps: float, objects: int) -> DetectionsReco
         "stream_id": f"bench-{stream}", "frame_id": frame, "capture_ts_us": ts,
         "gateway_ts_us": ts, "worker_ts_us": ts, "width": 640, "height": 360, "model": "bench",
         "worker": "bench",
-        "timings": {"queue_ms": 0.0, "decode_ms": 0.0, "preprocess_ms": 0.0,
-                    "inference_ms": 0.0, "postprocess_ms": 0.0, "batch_size": 1},
+        "timings": stage_timings(batch_size=1),
         "objects": boxes,  # type: ignore[typeddict-item]
     }  # fmt: skip
 

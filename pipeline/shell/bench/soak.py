@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import config
 from pipeline.auth.tokens import issue
@@ -50,7 +49,9 @@ from pipeline.runtime import (
     pid_rss_bytes,
     usable_cores,
 )
+from pipeline.shell.bench.analytics import bench_rules
 from pipeline.shell.bench.options import BenchSoakOptions
+from pipeline.shell.up import scrape
 from pipeline.topics import engine_topics
 
 SERVICES = ("gateway", "worker", "analytics")  # judged on their memory
@@ -62,36 +63,13 @@ MIN_GROWTH_MB = 10.0
 MIN_LAG_GROWTH_S = 10.0
 START_MARK, END_MARK = "<!-- soak:start -->", "<!-- soak:end -->"
 
-RULES = """
-streams:
-  "soak-*":
-    lines:
-      - {name: middle, points: [[0.5, 0.0], [0.5, 1.0]]}
-    zones:
-      - {name: right, polygon: [[0.75, 0.0], [1.0, 0.0], [1.0, 1.0], [0.75, 1.0]]}
-"""
+RULES = bench_rules("soak-*")
 
 
 def _default_source() -> str:
     from connectors import samples
 
     return str(samples.locate("dog.jpg"))
-
-
-def _metrics(url: str, token: str) -> dict[str, float]:
-    """A service's /metrics, each sample summed over its labels (``name`` or
-    ``name{label=value}`` for the labelled ones, both)."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=5) as reply:
-        text = reply.read().decode()
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name] = found.get(sample.name, 0.0) + sample.value
-            for key, value in sample.labels.items():
-                labelled = f"{sample.name}{{{key}={value}}}"
-                found[labelled] = found.get(labelled, 0.0) + sample.value
-    return found
 
 
 def _wait(what: str, ready: Any, child: Child, timeout: float) -> None:
@@ -220,7 +198,9 @@ class _Run:
         ports = {"worker": self.worker_port, "gateway": self.gateway_port}
         for service, names in wanted.items():
             try:
-                metrics = _metrics(f"http://127.0.0.1:{ports[service]}/metrics", self.token)
+                metrics = scrape(
+                    f"http://127.0.0.1:{ports[service]}/metrics", self.token, timeout=5, labels=True
+                )
             except OSError:
                 continue
             for name in names:

@@ -12,6 +12,7 @@
  * retention: 410; no such event: 404), a line says so in place of the picture.
  */
 import { withToken } from "./auth.js";
+import { oncePerFrame } from "./redraw.js";
 
 const KEEP = 100;
 const MEDIA_TRIES = 6; // a busy gateway (503) is asked again, after its Retry-After
@@ -123,7 +124,7 @@ export class EventListView {
     this.httpBase = httpBase;
     this.log = new EventLog(keep);
     this.items = new Map(); // event_id -> {item, release}: kept so snapshots load once
-    this.scheduled = false;
+    this.schedule = oncePerFrame(() => this.render());
     // A snapshot is fetched once its entry is (nearly) in view of the list.
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
@@ -136,13 +137,7 @@ export class EventListView {
   }
 
   add(event) {
-    if (!this.log.add(event)) return;
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      this.render();
-    });
+    if (this.log.add(event)) this.schedule();
   }
 
   render() {

@@ -3,6 +3,8 @@
  * at least one object the class filter lets through. Bounded, and redrawn at most once per
  * animation frame however fast detections arrive.
  */
+import { oncePerFrame } from "./redraw.js";
+
 const KEEP = 200;
 
 /** "person ×6, car ×2, truck": labels by count, then name; the title keeps every score. */
@@ -26,7 +28,7 @@ export class DetectionPanel {
     this.filter = filter;
     this.shown = shown;
     this.entries = [];
-    this.scheduled = false;
+    this.schedule = oncePerFrame(() => this.render());
   }
 
   add(detections, receivedAt = Date.now()) {
@@ -40,15 +42,6 @@ export class DetectionPanel {
   forget(streamId) {
     this.entries = this.entries.filter((e) => e.detections.stream_id !== streamId);
     this.schedule();
-  }
-
-  schedule() {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      this.render();
-    });
   }
 
   render() {
