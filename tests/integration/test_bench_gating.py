@@ -44,6 +44,9 @@ def test_bench_gating_at_toy_scale(tmp_path: Path, media: Path) -> None:
     total = still["crossings_in_every"] + still["crossings_out_every"] + still["entries_every"]
     assert 0 <= still["events_matched"] <= total
     assert still["event_recall"] == (still["events_matched"] / total if total else 1.0)
+    assert len(still["missed_events"]) == total - still["events_matched"]
+    assert len(still["extra_events"]) == still["events_extra"]
+    assert moving["missed_events"] == moving["extra_events"] == []
     text = doc.read_text()
     assert "Hand-written notes stay." in text and "| event recall | extra events |" in text
     assert f"| 1.0000 ({sum(every)}/{sum(every)}) | 0 |" in text

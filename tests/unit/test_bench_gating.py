@@ -118,6 +118,7 @@ def test_events_match_by_rule_kind_direction_and_label_within_the_tolerance() ->
     found = match_events(reference, got, tolerance_s=1.0)
     assert (found.reference, found.got, found.matched, found.extra) == (4, 5, 1, 4)
     assert found.recall == 0.25
+    assert found.missed == (1, 2, 3) and found.extras == (1, 2, 3, 4)  # their indices
     assert match_events(reference, got, tolerance_s=1.5).matched == 2
     empty = match_events([], got, tolerance_s=1.0)
     assert empty.recall == 1.0 and empty.extra == 5

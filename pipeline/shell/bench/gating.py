@@ -206,6 +206,8 @@ class Row:
     events_matched: int
     events_extra: int
     event_recall: float
+    missed_events: list[dict[str, Any]]  # every-frame inference's, unmatched (frame, still?)
+    extra_events: list[dict[str, Any]]  # the gated run's, unmatched
 
     @property
     def fewer_runs(self) -> float:
@@ -258,15 +260,29 @@ def markdown(
     return "\n".join(lines)
 
 
+def _listed(
+    events: list[Event], indices: tuple[int, ...], still: list[bool]
+) -> list[dict[str, Any]]:
+    """Events as the JSON lists them: what, and at which frame of the clip (still or not)."""
+    out = []
+    for i in indices:
+        e = events[i]
+        frame = round(e.event_ts_us * FPS / 1e6)
+        out.append({"rule": e.rule, "kind": e.kind, "direction": e.direction, "label": e.label,
+                    "frame": frame, "still": still[frame]})  # fmt: skip
+    return out
+
+
 def make_row(
     share: float,
     every: Run,
     gated: Run,
     events: tuple[list[Event], list[Event]],
     tolerance_s: float,
+    still: list[bool],
 ) -> Row:
     """A clip's row from its two runs and the events the analytics made of each (every-frame
-    inference's, then the gated run's)."""
+    inference's, then the gated run's); ``still`` says which of the clip's frames are."""
     theirs, mine = Tally.of(events[0]), Tally.of(events[1])
     matched = match_events(events[0], events[1], tolerance_s)
     return Row(
@@ -289,6 +305,8 @@ def make_row(
         events_matched=matched.matched,
         events_extra=matched.extra,
         event_recall=matched.recall,
+        missed_events=_listed(events[0], matched.missed, still),
+        extra_events=_listed(events[1], matched.extras, still),
     )
 
 
@@ -332,12 +350,12 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
 
     rows = []
     for share in shares:
-        jpegs, _ = build_clip(moving, frames[share], share, options.period, options.noise)
+        jpegs, still = build_clip(moving, frames[share], share, options.period, options.noise)
         every = process(detector, MotionGate(params, enabled=False), jpegs, options.batch)
         gated = process(detector, MotionGate(params), jpegs, options.batch)
         del jpegs
         found = (events(every), events(gated))
-        row = make_row(share, every, gated, found, options.event_tolerance_s)
+        row = make_row(share, every, gated, found, options.event_tolerance_s, still)
         rows.append(row)
         console.print(
             f"static {share:.0%}, {row.frames} frames: model runs/frame "

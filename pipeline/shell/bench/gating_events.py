@@ -125,12 +125,16 @@ class EventMatch:
 
     reference: int  # every-frame inference's events
     got: int  # the gated run's
-    matched: int
+    missed: tuple[int, ...]  # reference events with no match (their indices)
+    extras: tuple[int, ...]  # the gated run's events with no counterpart (their indices)
+
+    @property
+    def matched(self) -> int:
+        return self.reference - len(self.missed)
 
     @property
     def extra(self) -> int:
-        """The gated run's events with no counterpart in the reference."""
-        return self.got - self.matched
+        return len(self.extras)
 
     @property
     def recall(self) -> float:
@@ -153,18 +157,24 @@ def match_events(
     keyed: dict[tuple[str, str, str, str], tuple[list[int], list[int]]] = defaultdict(
         lambda: ([], [])
     )
-    for e in reference:
-        keyed[_key(e)][0].append(e.event_ts_us)
-    for e in got:
-        keyed[_key(e)][1].append(e.event_ts_us)
-    matched = 0
+    for i, e in enumerate(reference):
+        keyed[_key(e)][0].append(i)
+    for j, e in enumerate(got):
+        keyed[_key(e)][1].append(j)
+    missed: list[int] = []
+    extras: list[int] = []
     for theirs, mine in keyed.values():
-        mine.sort()
-        j = 0
-        for ts in sorted(theirs):
-            while j < len(mine) and mine[j] < ts - tolerance_us:
-                j += 1  # too early for this reference event, so for every later one too
-            if j < len(mine) and mine[j] <= ts + tolerance_us:
-                matched += 1
-                j += 1
-    return EventMatch(len(reference), len(got), matched)
+        theirs.sort(key=lambda i: reference[i].event_ts_us)
+        mine.sort(key=lambda j: got[j].event_ts_us)
+        k = 0
+        for i in theirs:
+            ts = reference[i].event_ts_us
+            while k < len(mine) and got[mine[k]].event_ts_us < ts - tolerance_us:
+                extras.append(mine[k])  # too early for this reference event and later ones
+                k += 1
+            if k < len(mine) and got[mine[k]].event_ts_us <= ts + tolerance_us:
+                k += 1
+            else:
+                missed.append(i)
+        extras += mine[k:]
+    return EventMatch(len(reference), len(got), tuple(sorted(missed)), tuple(sorted(extras)))
