@@ -28,8 +28,8 @@ STREAM = "bench-gating"
 COUNTED = ("line_crossed", "zone_enter")
 
 # Placed on the sample clip (vtest.avi, 768x576) where its people walk: the line across the
-# road right of the lamp post, the zone over the middle of the square. Every-frame inference
-# of the whole clip gives 35 crossings and 35 entries of people with these.
+# road right of the lamp post, the zone over the road and lawn around the lamp post.
+# Every-frame inference of the whole clip gives 35 crossings and 35 entries of people.
 DEFAULT_RULES = """\
 streams:
   "*":
