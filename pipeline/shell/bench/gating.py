@@ -9,7 +9,9 @@ model, in batches): with gating off (every-frame inference: the baseline and the
 reference) and on. Reported per clip: model runs per frame, CPU-ms per frame, frames/s
 one worker sustains (frames over wall time, the model's threads as configured), and recall:
 the share of every-frame inference's objects that the gated run's records hold (same class,
-IoU >= 0.5). No Kafka: this is the worker's compute, which is what gating changes.
+IoU >= 0.5), and of its line crossings and zone entries (both runs through the analytics
+core with the same line and zone: `gating_events.py`). No Kafka: this is the worker's
+compute, which is what gating changes.
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ import numpy.typing as npt
 import simplejpeg
 from rich.console import Console
 
+from pipeline.analytics.events import Event
 from pipeline.config import Settings, SettingsError
 from pipeline.inference.backends import create_backend
 from pipeline.inference.detections import Detections
 from pipeline.inference.detector import Detector
 from pipeline.runtime import process_cpu_seconds
+from pipeline.shell.bench.gating_events import (
+    DEFAULT_RULES,
+    Tally,
+    bench_rules,
+    match_events,
+    replay,
+)
 from pipeline.shell.bench.options import BenchGatingOptions
 from pipeline.shell.bench.results import replace_section
 from pipeline.worker.gating import LastInferred, MotionGate, MotionParams, thumbnail
@@ -53,25 +63,44 @@ def build_clip(
 ) -> tuple[list[bytes], list[bool]]:
     """``frames`` JPEGs: in every ``period``, first the clip's next moving frames, then the
     last of them held still (fresh noise, re-encoded) for ``static_share`` of the period.
-    Returns the JPEGs and which of them are still."""
+    Returns the JPEGs and which of them are still. A still frame's noise is a window at a
+    random offset of a field drawn once (four frames' worth), so each frame's differs
+    without drawing millions of normal samples per frame."""
     rng = np.random.default_rng(seed)
     still_len = round(period * static_share)
+    size = moving[0].size
+    field = rng.normal(0.0, noise, 4 * size).astype(np.float32) if noise > 0 else None
     out: list[bytes] = []
     still: list[bool] = []
     cursor = 0
     last = moving[0]
     while len(out) < frames:
-        for _ in range(period - still_len):
+        for _ in range(min(period - still_len, frames - len(out))):
             last = moving[cursor % len(moving)]
             cursor += 1
             out.append(simplejpeg.encode_jpeg(np.ascontiguousarray(last), quality=90))
             still.append(False)
-        for _ in range(still_len):
-            grain = rng.normal(0.0, noise, last.shape) if noise > 0 else 0.0
-            frame = np.clip(last.astype(np.float32) + grain, 0, 255).astype(np.uint8)
-            out.append(simplejpeg.encode_jpeg(frame, quality=90))
+        for _ in range(min(still_len, frames - len(out))):
+            frame = last
+            if field is not None:
+                start = int(rng.integers(0, field.size - size))
+                grain = field[start : start + size].reshape(last.shape)
+                frame = np.clip(last.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+            out.append(simplejpeg.encode_jpeg(np.ascontiguousarray(frame), quality=90))
             still.append(True)
     return out[:frames], still[:frames]
+
+
+def clip_frames(moving: int, static_share: float, period: int) -> int:
+    """Frames of a clip that holds ``moving`` frames of footage once, each period's still
+    stretch after its moving ones (the clip ends on its last moving frame)."""
+    per_period = period - round(period * static_share)
+    if per_period < 1:
+        raise SettingsError(
+            f"a period of {period} frames at {static_share:.1%} still holds no moving frame"
+        )
+    full = (moving - 1) // per_period  # periods before the last, which has no still stretch
+    return full * period + moving - full * per_period
 
 
 def _iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
@@ -112,6 +141,7 @@ class Run:
     cpu_s: float
     wall_s: float
     detections: list[Detections]
+    inferred: list[bool]  # per frame: went to the model (else it carries the last objects)
 
     @property
     def runs_per_frame(self) -> float:
@@ -131,6 +161,7 @@ def process(detector: Detector, gate: MotionGate, jpegs: list[bytes], batch: int
     on the ones that moved, give the gated ones the last inferred objects."""
     last: LastInferred[Detections] = LastInferred()
     out: list[Detections] = []
+    flags: list[bool] = []
     runs = 0
     cpu0, wall0 = process_cpu_seconds(), time.perf_counter()
     for start in range(0, len(jpegs), batch):
@@ -149,8 +180,9 @@ def process(detector: Detector, gate: MotionGate, jpegs: list[bytes], batch: int
             else:
                 detections = last.get("clip", Detections.empty())
             out.append(detections)
+        flags += decisions
     cpu, wall = process_cpu_seconds() - cpu0, time.perf_counter() - wall0
-    return Run(len(jpegs), runs, cpu, wall, out)
+    return Run(len(jpegs), runs, cpu, wall, out, flags)
 
 
 @dataclass
@@ -165,6 +197,17 @@ class Row:
     fps_gated: float
     recall: float
     objects: int
+    crossings_in_every: int
+    crossings_out_every: int
+    entries_every: int
+    crossings_in_gated: int
+    crossings_out_gated: int
+    entries_gated: int
+    events_matched: int
+    events_extra: int
+    event_recall: float
+    missed_events: list[dict[str, Any]]  # every-frame inference's, unmatched (frame, still?)
+    extra_events: list[dict[str, Any]]  # the gated run's, unmatched
 
     @property
     def fewer_runs(self) -> float:
@@ -185,28 +228,86 @@ def static_shares(text: str) -> list[float]:
     return shares
 
 
-def markdown(rows: list[Row], facts: dict[str, Any], command: str, params: MotionParams) -> str:
+def markdown(
+    rows: list[Row], facts: dict[str, Any], command: str, params: MotionParams, events: str
+) -> str:
     lines = [
         SECTION_START,
         "",
         f"{facts.get('date', '')}, {facts.get('cpu', '')} ({facts.get('cores', '')} cores), "
         f"`{command}`; gating: threshold {params.threshold:g}, min area {params.min_area:g}, "
-        f"keyframe every {params.keyframe_s:g} s, thumbnail >= {params.width} px wide.",
+        f"keyframe every {params.keyframe_s:g} s, thumbnail >= {params.width} px wide; "
+        f"events: {events}.",
         "",
         "| static share | frames | model runs/frame (every → gated) | fewer runs | "
         "worker CPU-ms/frame (every → gated) | less CPU | frames/s one worker (every → gated) "
-        "| recall | objects |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| recall | objects | line crossings in/out (every → gated) | zone entries "
+        "(every → gated) | event recall | extra events |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.static_share:.0%} | {r.frames} | {r.runs_per_frame_every:.2f} → "
             f"{r.runs_per_frame_gated:.3f} | {r.fewer_runs:.1f}x | {r.cpu_ms_every:.1f} → "
             f"{r.cpu_ms_gated:.1f} | {r.less_cpu:.1f}x | {r.fps_every:.1f} → {r.fps_gated:.1f} | "
-            f"{r.recall:.4f} | {r.objects} |"
+            f"{r.recall:.4f} | {r.objects} | {r.crossings_in_every}/{r.crossings_out_every} → "
+            f"{r.crossings_in_gated}/{r.crossings_out_gated} | {r.entries_every} → "
+            f"{r.entries_gated} | {r.event_recall:.4f} ({r.events_matched}/"
+            f"{r.crossings_in_every + r.crossings_out_every + r.entries_every}) | "
+            f"{r.events_extra} |"
         )
     lines += ["", SECTION_END]
     return "\n".join(lines)
+
+
+def _listed(
+    events: list[Event], indices: tuple[int, ...], still: list[bool]
+) -> list[dict[str, Any]]:
+    """Events as the JSON lists them: what, and at which frame of the clip (still or not)."""
+    out = []
+    for i in indices:
+        e = events[i]
+        frame = round(e.event_ts_us * FPS / 1e6)
+        out.append({"rule": e.rule, "kind": e.kind, "direction": e.direction, "label": e.label,
+                    "frame": frame, "still": still[frame]})  # fmt: skip
+    return out
+
+
+def make_row(
+    share: float,
+    every: Run,
+    gated: Run,
+    events: tuple[list[Event], list[Event]],
+    tolerance_s: float,
+    still: list[bool],
+) -> Row:
+    """A clip's row from its two runs and the events the analytics made of each (every-frame
+    inference's, then the gated run's); ``still`` says which of the clip's frames are."""
+    theirs, mine = Tally.of(events[0]), Tally.of(events[1])
+    matched = match_events(events[0], events[1], tolerance_s)
+    return Row(
+        static_share=share,
+        frames=every.frames,
+        runs_per_frame_every=every.runs_per_frame,
+        runs_per_frame_gated=gated.runs_per_frame,
+        cpu_ms_every=every.cpu_ms_per_frame,
+        cpu_ms_gated=gated.cpu_ms_per_frame,
+        fps_every=every.fps,
+        fps_gated=gated.fps,
+        recall=recall(every.detections, gated.detections),
+        objects=sum(len(d) for d in every.detections),
+        crossings_in_every=theirs.crossings_in,
+        crossings_out_every=theirs.crossings_out,
+        entries_every=theirs.entries,
+        crossings_in_gated=mine.crossings_in,
+        crossings_out_gated=mine.crossings_out,
+        entries_gated=mine.entries,
+        events_matched=matched.matched,
+        events_extra=matched.extra,
+        event_recall=matched.recall,
+        missed_events=_listed(events[0], matched.missed, still),
+        extra_events=_listed(events[1], matched.extras, still),
+    )
 
 
 def run(options: BenchGatingOptions, settings: Settings) -> int:
@@ -216,11 +317,16 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
     from pipeline.shell.bench.inference import machine_facts
 
     shares = static_shares(options.shares)
+    rules = bench_rules(options.rules)
     source = options.media or str(samples.locate(samples.DEFAULT_CLIP))
     moving = [
         simplejpeg.decode_jpeg(f.jpeg, colorspace="RGB")
         for f in VideoSource(source, quality=90).load()
     ]
+    height, width = moving[0].shape[:2]
+    frames = {
+        share: options.frames or clip_frames(len(moving), share, options.period) for share in shares
+    }
     w = settings.worker
     params = MotionParams(
         width=w.gate_width,
@@ -236,36 +342,46 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
     )
     warm = [simplejpeg.encode_jpeg(np.ascontiguousarray(f)) for f in moving[: 2 * options.batch]]
     process(detector, MotionGate(params, enabled=False), warm, options.batch)  # warm up
+    a = settings.analytics
+
+    def events(r: Run) -> list[Event]:
+        return replay(r.detections, r.inferred, rules, width=width, height=height, fps=FPS,
+                      window_s=a.window_s, grace_s=a.grace_s)  # fmt: skip
+
     rows = []
     for share in shares:
-        jpegs, _ = build_clip(moving, options.frames, share, options.period, options.noise)
+        jpegs, still = build_clip(moving, frames[share], share, options.period, options.noise)
         every = process(detector, MotionGate(params, enabled=False), jpegs, options.batch)
         gated = process(detector, MotionGate(params), jpegs, options.batch)
-        row = Row(
-            static_share=share,
-            frames=len(jpegs),
-            runs_per_frame_every=every.runs_per_frame,
-            runs_per_frame_gated=gated.runs_per_frame,
-            cpu_ms_every=every.cpu_ms_per_frame,
-            cpu_ms_gated=gated.cpu_ms_per_frame,
-            fps_every=every.fps,
-            fps_gated=gated.fps,
-            recall=recall(every.detections, gated.detections),
-            objects=sum(len(d) for d in every.detections),
-        )
+        del jpegs
+        found = (events(every), events(gated))
+        row = make_row(share, every, gated, found, options.event_tolerance_s, still)
         rows.append(row)
         console.print(
-            f"static {share:.0%}: model runs/frame {row.runs_per_frame_gated:.3f} "
-            f"({row.fewer_runs:.1f}x fewer), CPU-ms/frame {row.cpu_ms_every:.1f} -> "
-            f"{row.cpu_ms_gated:.1f} ({row.less_cpu:.1f}x), frames/s {row.fps_every:.1f} -> "
-            f"{row.fps_gated:.1f}, recall {row.recall:.4f} of {row.objects} objects"
+            f"static {share:.0%}, {row.frames} frames: model runs/frame "
+            f"{row.runs_per_frame_gated:.3f} ({row.fewer_runs:.1f}x fewer), CPU-ms/frame "
+            f"{row.cpu_ms_every:.1f} -> {row.cpu_ms_gated:.1f} ({row.less_cpu:.1f}x), frames/s "
+            f"{row.fps_every:.1f} -> {row.fps_gated:.1f}, recall {row.recall:.4f} of "
+            f"{row.objects} objects; crossings in/out {row.crossings_in_every}/"
+            f"{row.crossings_out_every} -> {row.crossings_in_gated}/{row.crossings_out_gated}, "
+            f"entries {row.entries_every} -> {row.entries_gated}, event recall "
+            f"{row.event_recall:.4f} ({row.events_matched}/{len(found[0])}), "
+            f"{row.events_extra} extra"
         )
     command = "vae " + " ".join(sys.argv[1:])
     facts = {**machine_facts(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    described = (
+        f"the rules of {options.rules}" if options.rules else
+        "a line and a zone where the sample clip's people walk "
+        "(`gating_events.DEFAULT_RULES`)"
+    )  # fmt: skip
+    described += f", matched within {options.event_tolerance_s:g} s"
     report = {
         "machine": facts,
         "command": command,
         "gating": asdict(params),
+        "rules": Path(options.rules).read_text() if options.rules else DEFAULT_RULES,
+        "event_tolerance_s": options.event_tolerance_s,
         "rows": [{**asdict(r), "fewer_runs": r.fewer_runs, "less_cpu": r.less_cpu} for r in rows],
     }
     if options.json:
@@ -274,6 +390,6 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
     if options.markdown:
         doc = Path(options.markdown)
         text = doc.read_text() if doc.exists() else ""
-        section = markdown(rows, facts, command, params)
+        section = markdown(rows, facts, command, params, described)
         doc.write_text(replace_section(text, section, SECTION_START, SECTION_END))
     return 0

@@ -91,11 +91,25 @@ class BenchGatingOptions:
     SECTION: ClassVar[str] = "bench_gating"
 
     shares: str = setting("0,50,90", "Static shares of the clips, percent, comma-separated.")
-    frames: int = setting(400, "Frames per clip (the sample clip's 10 fps: 40 s at 400).")
+    frames: int = setting(
+        0,
+        "Frames per clip, at the sample clip's 10 fps; 0: as many as hold the moving footage "
+        "once (the sample clip's 795 frames: 795 at 0% still, 7,905 at 90%), so every clip "
+        "has the same people to count.",
+    )
     period: int = setting(100, "Frames per moving-then-still cycle of a clip.")
     noise: float = setting(3.0, "Sensor noise of the still frames (grey levels, std dev).")
     batch: int = setting(8, "Frames per batch, as the worker's VAE_WORKER_MAX_BATCH.")
     media: str = setting("", "Clip of moving footage (default: the sample clip).")
+    rules: str = setting(
+        "",
+        "Rules file (YAML, as VAE_ANALYTICS_RULES) whose lines and zones for stream "
+        "bench-gating are counted; default: a line and a zone where the sample clip's people "
+        "walk.",
+    )
+    event_tolerance_s: float = setting(
+        1.0, "Event times of a gated run's crossing or entry and its match at most this apart."
+    )
     json: str = setting("artifacts/bench/gating.json", "Where every figure goes.")
     markdown: str = setting("", "Rewrite the gating section of this file.")
 
