@@ -383,6 +383,13 @@ class WorkerSettings:
         "a box it shares with a gateway, ingest keeps the CPU it needs and the backlog waits "
         "in the frames topic. `vae up` sets it with --workers-nice.",
     )
+    idle_priority: bool = setting(
+        False,
+        "Run the worker under Linux's SCHED_IDLE policy (its threads get the CPU only when "
+        "nothing else of normal priority wants it; stronger than any niceness): on a box "
+        "shared with the gateway and the broker, detection falls behind instead of ingest. "
+        "`vae up` sets it (--workers-idle).",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,

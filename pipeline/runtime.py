@@ -41,6 +41,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def set_idle_priority() -> bool:
+    """Put this process (and every thread it starts afterwards) under SCHED_IDLE: it runs
+    only on CPU that normal-priority work leaves. False where the OS has no such policy."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return False
+    os.sched_setscheduler(0, policy, os.sched_param(0))
+    return True
+
+
+def idle_priority() -> bool:
+    """Whether this process runs under SCHED_IDLE."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    return policy is not None and os.sched_getscheduler(0) == policy
+
+
 def process_cpu_seconds() -> float:
     """CPU time of this process, every thread, user and system (the OS's accounting)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

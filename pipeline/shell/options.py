@@ -46,6 +46,12 @@ class UpOptions:
         "when the workers cannot keep up the gateway still takes every frame in real time "
         "and the backlog stays in the frames topic. 0: the same priority.",
     )
+    workers_idle: bool = setting(
+        True,
+        "The workers' VAE_WORKER_IDLE_PRIORITY: detection runs under SCHED_IDLE, taking only "
+        "CPU that ingest, the broker and the analytics leave (docs/benchmarks.md: ingest "
+        "while detection is overloaded). --no-workers-idle: niceness alone.",
+    )
     duration: float = setting(0.0, "Stop after this many seconds (0: run until Ctrl-C).")
     log_dir: str = setting("artifacts/up", "Where each process's log goes.")
     durable: str = durable_option()

@@ -466,6 +466,8 @@ def run_up(settings: config.Settings, options: UpOptions) -> int:
             worker_env = {**env, "VAE_WORKER_METRICS_PORT": str(port)}
             if options.workers_nice:
                 worker_env["VAE_WORKER_NICE"] = str(options.workers_nice)
+            if options.workers_idle:
+                worker_env["VAE_WORKER_IDLE_PRIORITY"] = "true"
             started.append(spawn_vae(f"worker-{i}", ["worker"], env=worker_env, log_dir=log_dir))
         # One stream-analytics worker; `--rules FILE` reaches it as VAE_ANALYTICS_RULES.
         started.append(spawn_vae("analytics", ["analytics"], env=env, log_dir=log_dir))

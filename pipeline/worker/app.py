@@ -32,6 +32,7 @@ from pipeline.kafka.group import GroupConsumer, RawMessage
 from pipeline.kafka.producer import CallbackProducer
 from pipeline.kafka.registry import schema_ids_from
 from pipeline.metrics import WorkerMetrics
+from pipeline.runtime import idle_priority, set_idle_priority
 from pipeline.serde import (
     DetectedObjectRecord,
     FrameRecord,
@@ -571,13 +572,14 @@ class Worker:
                 self.settings.worker.metrics_port, self.metrics.registry, self.healthy, self.ready
             )
         log.info(
-            "worker %s: model %s, max batch %d, max wait %.1f ms, gating %s, niceness %d",
+            "worker %s: model %s, max batch %d, max wait %.1f ms, gating %s, niceness %d%s",
             self.identity,
             self.model_label,
             self.settings.worker.max_batch,
             self.settings.worker.max_wait_ms,
             "on" if self.gate.enabled else "off",
             os.nice(0),
+            ", idle priority (SCHED_IDLE)" if idle_priority() else "",
         )
         try:
             while not self._stop.is_set():
@@ -623,6 +625,8 @@ def run_worker(settings: Settings) -> int:
     """Entry point of `vae worker`."""
     if settings.worker.nice:
         os.nice(settings.worker.nice)  # before the model's threads start: they inherit it
+    if settings.worker.idle_priority:
+        set_idle_priority()  # likewise inherited by every thread started after it
     worker = Worker(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())

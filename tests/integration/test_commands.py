@@ -98,7 +98,8 @@ def test_vae_up_runs_the_engine_and_stops_by_itself(tmp_path: Path, media: Path)
     # Detection yields the CPU to ingest: the worker runs `--workers-nice` (10) above the
     # niceness `vae up` has (this test's own, which a niced test run raises; 19 at most).
     expected = min(19, os.nice(0) + 10)
-    assert f", niceness {expected}" in (tmp_path / "worker-0.log").read_text()
+    worker_log = (tmp_path / "worker-0.log").read_text()
+    assert f", niceness {expected}, idle priority (SCHED_IDLE)" in worker_log
 
 
 def test_vae_up_refuses_a_bad_rules_file_naming_the_key(tmp_path: Path) -> None:
