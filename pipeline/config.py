@@ -390,6 +390,17 @@ class WorkerSettings:
         "shared with the gateway and the broker, detection falls behind instead of ingest. "
         "`vae up` sets it (--workers-idle).",
     )
+    fetch_max_bytes: int = setting(
+        2_097_152,
+        "Most bytes of frames one fetch from the broker brings (fetch.max.bytes; a larger "
+        "frame still comes whole). Small fetches keep a worker that lags far behind from "
+        "tying up the broker that takes ingest (docs/benchmarks.md); raise it with the "
+        "queue below for a GPU worker that drains thousands of frames a second.",
+    )
+    fetch_queue_kbytes: int = setting(
+        8192,
+        "Most KB of frames prefetched and waiting in the worker (queued.max.messages.kbytes).",
+    )
     metrics_port: int = setting(9101, "Port of the worker's /metrics, /healthz, /readyz; 0 = off.")
     max_poll_interval_ms: int = setting(
         10_000,

@@ -69,6 +69,11 @@ def common_config(kafka: KafkaSettings, role: str) -> dict[str, Any]:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
         conf["sasl.username"] = kafka.sasl_username
         conf["sasl.password"] = kafka.sasl_password
+    return _with_overrides(conf, kafka)
+
+
+def _with_overrides(conf: dict[str, Any], kafka: KafkaSettings) -> dict[str, Any]:
+    """VAE_KAFKA_CLIENT_CONFIG last: a property the user names wins over the role's own."""
     conf.update(_extra_properties(kafka.client_config))
     return conf
 
@@ -95,7 +100,7 @@ def producer_config(
             "queue.buffering.max.messages": 1_000_000,
         }
     )
-    return conf
+    return _with_overrides(conf, kafka)
 
 
 def consumer_config(
@@ -107,9 +112,13 @@ def consumer_config(
     session_timeout_ms: int = 45_000,
     manual_offsets: bool = True,
     auto_commit: bool = True,
+    fetch_max_bytes: int | None = None,
+    queue_kbytes: int | None = None,
 ) -> dict[str, Any]:
     """A group consumer; with manual_offsets, only offsets the app stores get committed;
-    without auto_commit, only what the app commits itself (synchronously, after its write)."""
+    without auto_commit, only what the app commits itself (synchronously, after its write).
+    ``fetch_max_bytes`` and ``queue_kbytes`` bound what one fetch brings and what is
+    prefetched (librdkafka's defaults: 50 MB and 64 MB)."""
     conf = common_config(kafka, role)
     conf.update(
         {
@@ -128,7 +137,11 @@ def consumer_config(
             "fetch.wait.max.ms": 10,
         }
     )
-    return conf
+    if fetch_max_bytes is not None:
+        conf["fetch.max.bytes"] = fetch_max_bytes
+    if queue_kbytes is not None:
+        conf["queued.max.messages.kbytes"] = queue_kbytes
+    return _with_overrides(conf, kafka)
 
 
 def tail_config(kafka: KafkaSettings, role: str = "tail") -> dict[str, Any]:
@@ -144,4 +157,4 @@ def tail_config(kafka: KafkaSettings, role: str = "tail") -> dict[str, Any]:
             "fetch.min.bytes": 1,
         }
     )
-    return conf
+    return _with_overrides(conf, kafka)

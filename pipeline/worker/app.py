@@ -177,6 +177,8 @@ class Worker:
                 group_id=w.group_id,
                 max_poll_interval_ms=w.max_poll_interval_ms,
                 session_timeout_ms=w.session_timeout_ms,
+                fetch_max_bytes=w.fetch_max_bytes,
+                queue_kbytes=w.fetch_queue_kbytes,
             ),
             self._frames.name,
             on_assign=self._on_assign,
