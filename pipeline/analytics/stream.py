@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.analytics.events import Event, Sighting, make_event
-from pipeline.analytics.geometry import anchor_point, in_polygon, line_side
+from pipeline.analytics.geometry import anchor_point, line_side, zone_side
 from pipeline.analytics.lines import LineSide
 from pipeline.analytics.tracking import Detected, StreamTracker, Tracked, TrackerSettings
 from pipeline.analytics.windows import WindowResult, Windows
@@ -123,11 +123,12 @@ class StreamAnalytics:
             frame.frame_offset,
         )
         p = anchor_point(d.box, rules.anchor, frame.width, frame.height)
+        size = (frame.width, frame.height)
         for line in rules.lines:
             if not wants(line.classes, d.label):
                 continue
             side = track.lines.setdefault(line.name, LineSide(line.min_frames))
-            crossing = side.observe(line_side(line.a, line.b, p), sighting)
+            crossing = side.observe(line_side(line.a, line.b, p, line.margin, size), sighting)
             if crossing is None:
                 continue
             at = crossing.first.capture_ts_us
@@ -155,7 +156,8 @@ class StreamAnalytics:
                 presence = track.zones[zone.name] = ZonePresence(
                     zone.min_frames, zone.loiter_s, zone.loiter_update_s
                 )
-            for change in presence.observe(in_polygon(p, zone.polygon), sighting):
+            where = zone_side(p, zone.polygon, zone.margin, size)
+            for change in presence.observe(None if where == 0 else where > 0, sighting):
                 events.append(
                     self._event(
                         zone.name,

@@ -1,7 +1,9 @@
 """Presence of one track in one zone: enter, exit, and the loitering lifecycle.
 
 Inside and outside are confirmed with the same hysteresis as lines (``min_frames``
-observations in a row). A track starts outside, so one that appears in a zone enters it.
+observations in a row); a sighting on the zone's edge (within its margin) is evidence of
+neither, so it neither extends nor breaks a run, and a track inside stays inside. A track
+starts outside, so one that appears in a zone enters it.
 Loitering starts once a track has been inside for ``loiter_s`` of event time, is updated
 at most every ``loiter_update_s``, and ends when the track leaves or is lost.
 """
@@ -36,8 +38,14 @@ class ZonePresence:
         self._loitering = False
         self._last_update_us = 0
 
-    def observe(self, inside: bool, sighting: Sighting) -> list[ZoneChange]:
+    def observe(self, inside: bool | None, sighting: Sighting) -> list[ZoneChange]:
+        """Feed one sighting: inside, outside, or None for on the edge."""
         changes: list[ZoneChange] = []
+        if inside is None:
+            if self.inside:
+                self._seen_inside(sighting)
+                changes.extend(self._loiter(sighting))
+            return changes
         if inside == self.inside:
             self._run, self._first = 0, None
         else:

@@ -21,10 +21,11 @@ Shape (YAML; more keys may be added, these work as written)::
 
 Optional keys beyond those: per stream ``track_lost_s`` (seconds of event time after which
 an unseen track is lost); per line and zone ``min_frames`` (hysteresis: frames an object must
-be seen on a new side, or inside/outside, before it counts); per zone ``loiter_update_s``
-(the least time between two loitering updates). Every error names the key at fault, as a
-path such as ``streams."door-*".lines[0].points``; unknown keys are errors too, so a typo
-never passes silently.
+be seen on a new side, or inside/outside, before it counts) and ``margin`` (a fraction of
+the frame's width: a point nearer the line or the zone's edge is on neither side); per zone
+``loiter_update_s`` (the least time between two loitering updates). Every error names the
+key at fault, as a path such as ``streams."door-*".lines[0].points``; unknown keys are
+errors too, so a typo never passes silently.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ ANCHORS = (
 )
 
 
+# How near a line or a zone's edge (a fraction of the frame's width) a point is on neither
+# side: the few pixels a standing object's box jitters between inferences.
+DEFAULT_MARGIN = 0.005
+
+
 def wants(classes: frozenset[str] | None, label: str) -> bool:
     """Whether a rule limited to these classes (None: all) applies to this label."""
     return classes is None or label in classes
@@ -67,6 +73,7 @@ class LineRule:
     b: Point
     classes: frozenset[str] | None  # None: every class
     min_frames: int = 3
+    margin: float = DEFAULT_MARGIN
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class ZoneRule:
     loiter_s: float = 0.0  # 0: no loitering events
     loiter_update_s: float = 5.0
     min_frames: int = 3
+    margin: float = DEFAULT_MARGIN
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,10 @@ class Rules:
 
 
 _STREAM_KEYS = {"anchor", "lines", "zones", "track_lost_s"}
-_LINE_KEYS = {"name", "points", "classes", "min_frames"}
-_ZONE_KEYS = {"name", "polygon", "classes", "loiter_s", "loiter_update_s", "min_frames"}
+_LINE_KEYS = {"name", "points", "classes", "min_frames", "margin"}
+_ZONE_KEYS = {
+    "name", "polygon", "classes", "loiter_s", "loiter_update_s", "min_frames", "margin",
+}  # fmt: skip
 
 
 def parse_rules(text: str) -> Rules:
@@ -144,6 +154,7 @@ def dump_rules(rules: Rules) -> str:
                 "points": [list(line.a), list(line.b)],
                 **({"classes": sorted(line.classes)} if line.classes is not None else {}),
                 "min_frames": line.min_frames,
+                "margin": line.margin,
             }
             for line in s.lines
         ]
@@ -155,6 +166,7 @@ def dump_rules(rules: Rules) -> str:
                 "loiter_s": z.loiter_s,
                 "loiter_update_s": z.loiter_update_s,
                 "min_frames": z.min_frames,
+                "margin": z.margin,
             }
             for z in s.zones
         ]
@@ -198,6 +210,7 @@ def _line(value: object, where: str) -> LineRule:
         b=points[1],
         classes=_classes(body, where),
         min_frames=int(_number(body.get("min_frames", 3), f"{where}.min_frames", minimum=1)),
+        margin=_margin(body, where),
     )
 
 
@@ -216,7 +229,15 @@ def _zone(value: object, where: str) -> ZoneRule:
             body.get("loiter_update_s", 5.0), f"{where}.loiter_update_s", minimum=0.1
         ),
         min_frames=int(_number(body.get("min_frames", 3), f"{where}.min_frames", minimum=1)),
+        margin=_margin(body, where),
     )
+
+
+def _margin(body: Mapping[str, Any], where: str) -> float:
+    margin = _number(body.get("margin", DEFAULT_MARGIN), f"{where}.margin", minimum=0.0)
+    if margin >= 0.5:
+        raise RulesError(f"{where}.margin: {margin} is a fraction of the frame's width, < 0.5")
+    return margin
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.analytics.geometry import anchor_point, direction, in_polygon, line_side
+from pipeline.analytics.geometry import (
+    anchor_point,
+    direction,
+    in_polygon,
+    line_side,
+    zone_side,
+)
 
 DOWN = ((0.5, 0.0), (0.5, 1.0))  # a line drawn top to bottom
 
@@ -51,3 +57,29 @@ def test_concave_polygon() -> None:
     u_shape = ((0, 0), (1, 0), (1, 1), (0.6, 1), (0.6, 0.3), (0.4, 0.3), (0.4, 1), (0, 1))
     assert in_polygon((0.5, 0.8), u_shape) is False
     assert in_polygon((0.2, 0.8), u_shape) is True
+
+
+def test_a_point_within_the_margin_of_a_line_has_no_side() -> None:
+    a, b = DOWN
+    size = (640, 360)  # margin 0.01 of the width: 6.4 px
+    assert line_side(a, b, (0.5 + 6 / 640, 0.5), 0.01, size) == 0
+    assert line_side(a, b, (0.5 - 6 / 640, 0.5), 0.01, size) == 0
+    assert line_side(a, b, (0.5 + 7 / 640, 0.5), 0.01, size) == -1
+    assert line_side(a, b, (0.5 - 7 / 640, 0.5), 0.01, size) == 1
+    # measured in pixels: a horizontal line's margin is as many pixels as a vertical one's
+    h = ((0.0, 0.5), (1.0, 0.5))
+    assert line_side(*h, (0.5, 0.5 + 6 / 360), 0.01, size) == 0
+    assert line_side(*h, (0.5, 0.5 + 7 / 360), 0.01, size) == 1
+
+
+def test_zone_side_is_zero_near_any_edge_and_signed_elsewhere() -> None:
+    lobby = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.9), (0.1, 0.9))
+    size = (1000, 500)  # margin 0.005: 5 px
+    assert zone_side((0.2, 0.5), lobby, 0.005, size) == 1
+    assert zone_side((0.05, 0.5), lobby, 0.005, size) == -1
+    assert zone_side((0.4 - 0.004, 0.5), lobby, 0.005, size) == 0  # 4 px inside the right edge
+    assert zone_side((0.4 + 0.004, 0.5), lobby, 0.005, size) == 0  # 4 px outside it
+    assert zone_side((0.2, 0.9 + 4 / 500), lobby, 0.005, size) == 0  # 4 px below the bottom
+    assert zone_side((0.4 + 0.003, 0.9 + 0.003), lobby, 0.005, size) == 0  # beside a corner
+    assert zone_side((0.4 + 0.004, 0.9 + 0.008), lobby, 0.005, size) == -1  # 5.7 px from it
+    assert zone_side((0.4 - 0.004, 0.5), lobby) == 1  # no margin: the polygon alone decides

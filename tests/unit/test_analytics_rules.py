@@ -74,6 +74,9 @@ def test_empty_rules_and_omitted_classes() -> None:
 def test_dump_reads_back_the_same_rules() -> None:
     rules = parse_rules(ISSUE_EXAMPLE)
     assert parse_rules(dump_rules(rules)) == rules
+    edged = parse_rules(ISSUE_EXAMPLE.replace("loiter_s: 10", "loiter_s: 10\n        margin: 0"))
+    assert edged.streams[0].zones[0].margin == 0.0 and rules.streams[0].zones[0].margin > 0
+    assert parse_rules(dump_rules(edged)) == edged
 
 
 @pytest.mark.parametrize(
@@ -111,6 +114,16 @@ def test_dump_reads_back_the_same_rules() -> None:
             'streams:\n  "a":\n    lines:\n      - {name: x, points: [[0, 0], [1, 1]]}\n'
             "    zones:\n      - {name: x, polygon: [[0, 0], [1, 0], [1, 1]]}\n",
             "the name 'x' is used twice",
+        ),
+        (
+            'streams:\n  "a":\n    lines:\n'
+            "      - {name: l, points: [[0, 0], [1, 1]], margin: -1}\n",
+            'streams."a".lines[0].margin: must be at least 0',
+        ),
+        (
+            'streams:\n  "a":\n    zones:\n'
+            "      - {name: z, polygon: [[0, 0], [1, 0], [1, 1]], margin: 0.5}\n",
+            'streams."a".zones[0].margin: 0.5 is a fraction of the frame',
         ),
         ("stream: {}\n", "rules.stream: unknown key"),
         ("streams: [1, 2]\n", "streams: expected a mapping"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline.analytics.events import Sighting, event_id
 from pipeline.analytics.lines import LineSide
 from pipeline.analytics.zones import ZonePresence
@@ -42,7 +44,7 @@ def test_back_and_forth_counts_each_confirmed_change_once() -> None:
     assert feed(LineSide(3), sides) == [(3, "in"), (6, "out"), (9, "in")]
 
 
-def zone_feed(zone: ZonePresence, inside: list[bool], fps: float = 10.0) -> list[str]:
+def zone_feed(zone: ZonePresence, inside: Sequence[bool | None], fps: float = 10.0) -> list[str]:
     out = []
     for i, flag in enumerate(inside):
         for change in zone.observe(flag, seen(i, i / fps, score=0.5 + i / 1000)):
@@ -56,6 +58,14 @@ def test_zone_enter_and_exit_with_hysteresis() -> None:
     # frames 5..9 inside (the blip at 2-3 is too short); outside from 10, confirmed at 12
     assert zone_feed(zone, flags) == ["zone_enter:@5", "zone_exit:@5"]
     assert zone.inside is False
+
+
+def test_sightings_on_the_edge_neither_enter_nor_leave() -> None:
+    zone = ZonePresence(min_frames=3, loiter_s=0, loiter_update_s=5)
+    flags: list[bool | None] = [False, False, False, True, None, True, None, True]
+    assert zone_feed(zone, flags) == ["zone_enter:@3"]  # the edge neither breaks the run
+    assert zone_feed(zone, [None] * 10) == []  # standing on the edge: inside, no events
+    assert zone.inside is True
 
 
 def test_a_track_that_appears_inside_enters() -> None:

@@ -4,6 +4,7 @@ idempotent replays and restores."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from pipeline.analytics.stream import FrameIn, FrameOut, StreamAnalytics
 from pipeline.analytics.tracking import Detected
@@ -65,13 +66,14 @@ def test_a_walk_across_the_line_into_the_zone_and_back() -> None:
     ]  # fmt: skip
     # (kind, phase, direction, track, start, end (tenths of a second), trigger, best frame):
     # the line is crossed at frame 13 (x > 0.5), confirmed 2 frames later (min_frames 3);
-    # the zone (x >= 0.6) is entered at 16, left at 46 (last inside: 45).
+    # the zone (x > 0.6) is entered at 17 (at 16 the anchor is on its edge, within the
+    # margin: no evidence), left at 46 (last inside: 45, on the edge again).
     assert events == [
         ("line_crossed", "", "in", 0, 13, 13, 15, 13),
-        ("zone_enter", "", "", 0, 16, 16, 18, 16),
-        ("loitering", "start", "", 0, 16, 26, 26, 16),
-        ("loitering", "end", "", 0, 16, 45, 48, 16),
-        ("zone_exit", "", "", 0, 16, 46, 48, 16),
+        ("zone_enter", "", "", 0, 17, 17, 19, 17),
+        ("loitering", "start", "", 0, 17, 27, 27, 17),
+        ("loitering", "end", "", 0, 17, 45, 48, 17),
+        ("zone_exit", "", "", 0, 17, 46, 48, 17),
         ("line_crossed", "", "out", 0, 50, 50, 52, 50),
     ]
     # tracks: unconfirmed for the first frames, then one stable id; zones on objects inside
@@ -170,3 +172,18 @@ def test_what_a_tracker_restart_costs_a_crossing() -> None:
         if counted is None or counted.crossed_in != 1:
             missed.append(k)
     assert missed == list(range(8, 16))
+
+
+def test_someone_standing_on_the_zone_edge_enters_once() -> None:
+    # inferred on each frame of a still scene, a standing person's box moves a pixel or two
+    # to and fro across the zone's edge (x = 0.6, 384 px): within the margin, it enters once
+    jitter = [0.6 + dx / W for dx in (2, 1, 2, -1, -2, -1)]  # 3 frames in, 3 out
+    path: list[float | None] = [*steps(0.8, 0.62, 8), *(jitter * 4)]
+    outs = run(new(), walk(path))
+    # once, and stays: loitering starts after loiter_s (1 s) inside
+    assert [e.kind for o in outs for e in o.events] == ["zone_enter", "loitering"]
+    rules = RULES.streams[0]
+    tight = replace(rules, zones=(replace(rules.zones[0], margin=0.0),))
+    no_margin = StreamAnalytics("cam-1", tight, window_s=60.0, grace_s=0.5)
+    kinds = [e.kind for o in run(no_margin, walk(path)) for e in o.events]
+    assert kinds.count("zone_enter") > 1  # without it, the jitter enters again and again

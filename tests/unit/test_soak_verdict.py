@@ -83,6 +83,10 @@ def test_the_section_is_rewritten_between_its_marks(tmp_path: Path) -> None:
     assert "old run" not in text and text.endswith(f"{END_MARK}\n\nafter\n")
     assert markdown(report) in text
     assert "| worker | 400 |" in text and "services flat" in text
+    # a second section in the same file, rewritten by its name, leaves the first alone
+    doc.write_text(text + "<!-- soak-500:start -->\n<!-- soak-500:end -->\n")
+    _publish(report, BenchSoakOptions(markdown=str(doc), section="soak-500"))
+    assert doc.read_text().count(markdown(report)) == 2
 
 
 def test_short_runs_need_a_trend_that_adds_up_to_more_than_noise() -> None:

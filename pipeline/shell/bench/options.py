@@ -193,5 +193,10 @@ class BenchSoakOptions:
         "", "Run nothing: render --markdown, --plot and --json from a saved run's soak.json."
     )
     markdown: str = setting("", "Rewrite the soak section of this file (docs/reliability.md).")
+    section: str = setting(
+        "soak",
+        "Which section --markdown rewrites: the one between the HTML comments SECTION:start "
+        "and SECTION:end (so one file can keep several runs).",
+    )
     plot: str = setting("", "Also write the plot here (e.g. docs/img/soak.png).")
     json: str = setting("", "Also write the run's JSON here (e.g. docs/bench/soak.json).")

@@ -393,16 +393,15 @@ def _publish(report: dict[str, Any], o: BenchSoakOptions) -> None:
     if o.markdown:
         doc = Path(o.markdown)
         text = doc.read_text()
-        head, found, rest = text.partition(START_MARK)
+        start, end = f"<!-- {o.section}:start -->", f"<!-- {o.section}:end -->"
+        head, found, rest = text.partition(start)
         if not found:
-            raise SystemExit(f"{doc}: no {START_MARK} ... {END_MARK} section to rewrite")
-        _, _, tail = rest.partition(END_MARK)
+            raise SystemExit(f"{doc}: no {start} ... {end} section to rewrite")
+        _, _, tail = rest.partition(end)
         picture = os.path.relpath(o.plot, doc.parent) if o.plot else ""
         json_at = os.path.relpath(o.json, doc.parent) if o.json else ""
-        doc.write_text(
-            head + START_MARK + "\n" + markdown(report, picture, json_at) + END_MARK + tail
-        )
-        print(f"{doc}: soak section rewritten")
+        doc.write_text(head + start + "\n" + markdown(report, picture, json_at) + end + tail)
+        print(f"{doc}: section {o.section} rewritten")
 
 
 def markdown(report: dict[str, Any], picture: str = "", json_at: str = "") -> str:
