@@ -144,11 +144,7 @@ def merge(config: dict[str, Any], results: list[dict[str, Any]]) -> Report:
             for key in ("sent", "acked", "rejected", "detected"):
                 merged[key] += second[key]
             for name, blob in second["latencies"].items():
-                h = LatencyHistogram.decode(blob, SERIES_DIGITS)
-                if name in merged["h"]:
-                    merged["h"][name].add(h)
-                else:
-                    merged["h"][name] = h
+                merged["h"].setdefault(name, []).append(blob)  # decoded one second at a time
     counts["rejected"] = sum(report.rejected_by_reason.values())
     report.counts = {name: counts[name] for name in COUNTS}
     report.latencies = {n: report.latencies[n] for n in LATENCIES if n in report.latencies}
@@ -156,7 +152,10 @@ def merge(config: dict[str, Any], results: list[dict[str, Any]]) -> Report:
         s = seconds[index]
         row: dict[str, Any] = {k: s[k] for k in ("sent", "acked", "rejected", "detected")}
         row["t"] = index
-        for name, h in s["h"].items():
+        for name, blobs in s["h"].items():
+            h = LatencyHistogram.decode(blobs[0], SERIES_DIGITS)
+            for blob in blobs[1:]:
+                h.add(LatencyHistogram.decode(blob, SERIES_DIGITS))
             row[name] = {f"p{q:g}": round(h.percentile_ms(q), 3) for q in (50.0, 99.0, 99.9)}
         report.series.append(row)
     return report

@@ -3,6 +3,11 @@
 A process keeps cumulative counters and full-precision histograms for the final report,
 one low-precision histogram per second of the run for the plot, and a "window" histogram
 that is handed to the parent and reset at each progress tick for the live display.
+
+A live HdrHistogram holds its whole bucket array (about 22 KB at 2 digits), so the
+per-second ones of a long run would grow by some 100 KB a second; only the last
+``LIVE_SECONDS`` seconds stay live, older ones are kept encoded (tens of bytes each) and
+decoded again should a late sample (an ack after a reconnect) still arrive for them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ LATENCIES: dict[str, str] = {
     "send_lag": "how late loadgen sent each frame after its scheduled slot (loadgen's own load)",
 }
 SERIES_DIGITS = 2  # per-second histograms only feed the plot: 1% precision is plenty
+LIVE_SECONDS = 64  # seconds whose histograms stay decoded; older ones are kept encoded
 
 
 @dataclass
@@ -31,9 +37,32 @@ class Second:
     acked: int = 0
     rejected: int = 0
     detected: int = 0
-    latencies: dict[str, LatencyHistogram] = field(
-        default_factory=lambda: {name: LatencyHistogram(SERIES_DIGITS) for name in LATENCIES}
-    )
+    live: dict[str, LatencyHistogram] = field(default_factory=dict)
+    packed: dict[str, bytes] = field(default_factory=dict)
+
+    def histogram(self, name: str, spare: list[LatencyHistogram]) -> LatencyHistogram:
+        """The second's histogram of one latency (a spare one reused, or decoded again)."""
+        found = self.live.get(name)
+        if found is None:
+            found = self.live[name] = spare.pop() if spare else LatencyHistogram(SERIES_DIGITS)
+            blob = self.packed.pop(name, b"")
+            if blob:
+                found.add(LatencyHistogram.decode(blob, SERIES_DIGITS))
+        return found
+
+    def pack(self, spare: list[LatencyHistogram]) -> None:
+        """Keep the histograms encoded, a few dozen bytes each; the emptied ones become
+        spares (reused rather than freed: hdrh's histograms sit in a reference cycle with
+        their encoder, which only the cyclic collector frees)."""
+        for name, h in self.live.items():
+            if h.count:
+                self.packed[name] = h.encode()
+            h.reset()
+            spare.append(h)
+        self.live.clear()
+
+    def encoded(self) -> dict[str, bytes]:
+        return {**self.packed, **{n: h.encode() for n, h in self.live.items() if h.count}}
 
 
 @dataclass
@@ -62,6 +91,8 @@ class ProcessStats:
         default_factory=lambda: {name: LatencyHistogram(SERIES_DIGITS) for name in LATENCIES}
     )
     seconds: dict[int, Second] = field(default_factory=dict)
+    live_seconds: set[int] = field(default_factory=set)  # seconds with decoded histograms
+    spare: list[LatencyHistogram] = field(default_factory=list)  # emptied by packing
 
     def second(self, index: int) -> Second:
         found = self.seconds.get(index)
@@ -74,7 +105,16 @@ class ProcessStats:
         self.latencies[name].record_ms(value_ms)
         self.window[name].record_ms(value_ms)
         if second >= 0:
-            self.second(second).latencies[name].record_ms(value_ms)
+            self.second(second).histogram(name, self.spare).record_ms(value_ms)
+            self.live_seconds.add(second)
+            if len(self.live_seconds) > LIVE_SECONDS:
+                self._pack_oldest()
+
+    def _pack_oldest(self) -> None:
+        """Pack the older half of the live seconds (amortised: once per LIVE_SECONDS / 2)."""
+        for index in sorted(self.live_seconds)[: LIVE_SECONDS // 2]:
+            self.seconds[index].pack(self.spare)
+            self.live_seconds.discard(index)
 
     def counters(self) -> dict[str, int]:
         """Cumulative counts for progress snapshots (cheap to pickle)."""
@@ -121,7 +161,7 @@ class ProcessStats:
                     "acked": s.acked,
                     "rejected": s.rejected,
                     "detected": s.detected,
-                    "latencies": {n: h.encode() for n, h in s.latencies.items() if h.count},
+                    "latencies": s.encoded(),
                 }
                 for index, s in sorted(self.seconds.items())
             },

@@ -9,7 +9,7 @@ import pytest
 
 from loadgen.plot import plot_report
 from loadgen.report import merge
-from loadgen.stats import ProcessStats
+from loadgen.stats import LIVE_SECONDS, ProcessStats
 
 
 def _process(sent: int, acked: int, refused: int, lost: int, latency_ms: float) -> ProcessStats:
@@ -61,3 +61,21 @@ def test_undetected_frames_count_as_errors_only_when_subscribed() -> None:
 def test_counts_that_do_not_add_up_are_flagged() -> None:
     stats = ProcessStats(sent=10, acked=8)  # two frames neither acked, refused nor lost
     assert not merge({}, [stats.result()]).consistent()
+
+
+def test_a_long_run_keeps_old_seconds_encoded_and_reports_them_the_same() -> None:
+    """An hour at one sample per second must not hold 3,600 live histograms (~22 KB each);
+    packed seconds, and one that gets a late sample after packing, report as if live."""
+    stats = ProcessStats()
+    for second in range(3 * LIVE_SECONDS):
+        for k in range(5):
+            stats.observe("gateway", 1.0 + second + k / 10, second)
+    stats.observe("gateway", 500.0, 0)  # a late ack for the first second, long packed
+    assert len(stats.live_seconds) <= LIVE_SECONDS
+    assert sum(1 for s in stats.seconds.values() if s.live) <= LIVE_SECONDS
+    rows = merge({}, [stats.result()]).series
+    assert len(rows) == 3 * LIVE_SECONDS
+    assert rows[0]["gateway"]["p99"] == pytest.approx(500.0, rel=0.01)  # the late sample
+    assert rows[0]["gateway"]["p50"] == pytest.approx(1.2, rel=0.01)
+    last = rows[-1]["gateway"]
+    assert last["p50"] == pytest.approx(3 * LIVE_SECONDS + 0.2, rel=0.01)
