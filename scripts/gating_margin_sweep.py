@@ -46,14 +46,7 @@ def detections(share: float, cache: Path) -> tuple[dict[str, Any], int, int]:
         for f in VideoSource(str(samples.locate(samples.DEFAULT_CLIP)), quality=90).load()
     ]
     height, width = moving[0].shape[:2]
-    w = settings.worker
-    params = MotionParams(
-        width=w.gate_width,
-        threshold=w.gate_threshold,
-        min_area=w.gate_min_area,
-        alpha=w.gate_alpha,
-        keyframe_s=w.keyframe_s,
-    )
+    params = MotionParams.of(settings.worker)
     detector = Detector(
         create_backend(settings.model, BenchGatingOptions().batch),
         conf_threshold=settings.model.conf_threshold,

@@ -327,14 +327,7 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
     frames = {
         share: options.frames or clip_frames(len(moving), share, options.period) for share in shares
     }
-    w = settings.worker
-    params = MotionParams(
-        width=w.gate_width,
-        threshold=w.gate_threshold,
-        min_area=w.gate_min_area,
-        alpha=w.gate_alpha,
-        keyframe_s=w.keyframe_s,
-    )
+    params = MotionParams.of(settings.worker)
     detector = Detector(
         create_backend(settings.model, options.batch),
         conf_threshold=settings.model.conf_threshold,
