@@ -281,6 +281,11 @@ class GatewaySettings:
         "Clips of wider frames are scaled down to this width (encoding time grows with the "
         "pixels); 0 keeps every frame's size.",
     )
+    clip_cache_mb: int = setting(
+        64,
+        "Megabytes of clips made last kept by event id (LRU), so the byte ranges a browser "
+        "asks of one clip come from the same bytes and only its first request encodes it.",
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ The lookup and the scope check run on the event loop; reading the frames topic, 
 encoding run on the media threads, at most VAE_GATEWAY_MEDIA_CONCURRENCY at once (one more
 request gets 503 with Retry-After at once: nothing queues) and each within
 VAE_GATEWAY_MEDIA_TIMEOUT_S. Errors are JSON, ``{"error": code, "message": why}``.
+
+Clips answer byte ranges (206; Safari plays an MP4 only so): the clips made last stay in a
+cache (VAE_GATEWAY_CLIP_CACHE_MB), so every range a browser asks of one comes from the same
+bytes, and only the first request reads and encodes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from hashlib import sha256
 from typing import Any
 
 from websockets.http11 import Response
@@ -28,6 +34,7 @@ from pipeline.gateway.recording import Unavailable, clip_frames, clip_window, re
 from pipeline.kafka.partition_log import LogError, PartitionLog, ReadTimeout
 from pipeline.media.clip import NoEncoder, encode_mp4, h264_encoder
 from pipeline.media.snapshot import render_snapshot
+from pipeline.protocol.ranges import Unsatisfiable, requested_range
 from pipeline.protocol.routes import EventMedia
 from pipeline.serde import AvroDecoder, FrameRecord, SchemaIds
 from pipeline.topics import engine_topics
@@ -42,6 +49,58 @@ def error(status: int, code: str, message: str, **extra: str) -> Response:
     return response(status, body, "application/json", **extra)
 
 
+def ranged(answer: Response, range_header: str | None, if_range: str | None) -> Response:
+    """A whole clip's answer cut to the byte range asked (206), 416 for one past its end, or
+    the whole (200) for none, one not honoured, or an If-Range naming other bytes. Always a
+    new Response: the cached one is never changed."""
+    headers = answer.headers.copy()
+    size = len(answer.body)
+    if if_range is not None and if_range != answer.headers.get("ETag"):
+        return Response(answer.status_code, answer.reason_phrase, headers, answer.body)
+    try:
+        asked = requested_range(range_header, size)
+    except Unsatisfiable:
+        refused = error(416, "range_not_satisfiable", f"the clip has {size} bytes")
+        refused.headers["Content-Range"] = f"bytes */{size}"
+        refused.headers["Accept-Ranges"] = "bytes"
+        return refused
+    if asked is None:
+        return Response(answer.status_code, answer.reason_phrase, headers, answer.body)
+    del headers["Content-Length"]
+    headers["Content-Length"] = str(asked.length)
+    headers["Content-Range"] = asked.content_range(size)
+    body = answer.body[asked.start : asked.end + 1]
+    return Response(206, "Partial Content", headers, body)
+
+
+class ClipCache:
+    """The clips made last, by event id, within a byte budget; the least recently used go
+    first. Used on the event loop only."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._clips: OrderedDict[str, Response] = OrderedDict()
+
+    def get(self, event_id: str) -> Response | None:
+        found = self._clips.get(event_id)
+        if found is not None:
+            self._clips.move_to_end(event_id)
+        return found
+
+    def put(self, event_id: str, answer: Response) -> None:
+        if len(answer.body) > self.max_bytes:
+            return
+        old = self._clips.pop(event_id, None)
+        if old is not None:
+            self.bytes -= len(old.body)
+        self._clips[event_id] = answer
+        self.bytes += len(answer.body)
+        while self.bytes > self.max_bytes:
+            _, evicted = self._clips.popitem(last=False)
+            self.bytes -= len(evicted.body)
+
+
 class MediaService:
     """Answers the media endpoints of one gateway."""
 
@@ -53,6 +112,7 @@ class MediaService:
         self._executor = ThreadPoolExecutor(self.gw.media_concurrency, "media")
         self._active = 0
         self._local = threading.local()
+        self._clips = ClipCache(self.gw.clip_cache_mb * 1024 * 1024)
         encoder = h264_encoder()
         if encoder is None:
             log.warning("no H.264 encoder in this PyAV build: clip.mp4 answers 501")
@@ -62,12 +122,20 @@ class MediaService:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def respond(self, target: EventMedia, grant: Grant) -> Response:
+    async def respond(
+        self,
+        target: EventMedia,
+        grant: Grant,
+        range_header: str | None = None,
+        if_range: str | None = None,
+    ) -> Response:
         started = time.perf_counter()
         answer = await self._respond(target, grant)
+        if target.kind == "clip" and answer.status_code == 200:
+            answer = ranged(answer, range_header, if_range)
         metrics = self.ctx.metrics
         metrics.media_requests.labels(target.kind, str(answer.status_code)).inc()
-        if answer.status_code == 200:
+        if answer.status_code in (200, 206):
             metrics.media_seconds.labels(target.kind).observe(time.perf_counter() - started)
         return answer
 
@@ -81,6 +149,10 @@ class MediaService:
                 f"no event {target.event_id!r} here: unknown, older than this gateway's "
                 "index of recent events, or of a stream this token may not watch",
             )
+        if target.kind == "clip":
+            cached = self._clips.get(target.event_id)
+            if cached is not None:
+                return cached
         if self._active >= self.gw.media_concurrency:
             return error(
                 503,
@@ -96,9 +168,12 @@ class MediaService:
         future = loop.run_in_executor(self._executor, self._make, target, ref, deadline)
         future.add_done_callback(self._release)  # the slot is held until the thread is done
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.gw.media_timeout_s + 0.5)
+            answer = await asyncio.wait_for(asyncio.shield(future), self.gw.media_timeout_s + 0.5)
         except TimeoutError:
             return self._too_slow()
+        if target.kind == "clip" and answer.status_code == 200:
+            self._clips.put(target.event_id, answer)
+        return answer
 
     def _release(self, _future: Any) -> None:
         self._active -= 1
@@ -182,6 +257,8 @@ class MediaService:
             X_Clip_Start_Us=str(clip.first_us),
             X_Clip_End_Us=str(clip.last_us),
             X_Clip_Encoder=clip.encoder,
+            Accept_Ranges="bytes",
+            ETag=f'"{sha256(clip.data).hexdigest()[:32]}"',
             Access_Control_Expose_Headers="X-Event-Id, X-Stream-Id, X-Clip-Frames, "
-            "X-Clip-Start-Us, X-Clip-End-Us, X-Clip-Encoder",
+            "X-Clip-Start-Us, X-Clip-End-Us, X-Clip-Encoder, Content-Range, ETag",
         )

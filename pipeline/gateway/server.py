@@ -239,7 +239,9 @@ async def serve_gateway(
         if isinstance(target, routes.EventMedia) and not upgrade:
             # Read back from vae.frames off the loop: any process can answer (each keeps
             # its own event index, filled from the events topic).
-            return media.respond(target, checked)
+            return media.respond(
+                target, checked, request.headers.get("Range"), request.headers.get("If-Range")
+            )
         if isinstance(target, routes.Http) and asks_peers(target, ctx):
             return peered_response(target, ctx, checked)
         return http_response(request, target, ctx, static, checked)
