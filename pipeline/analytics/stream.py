@@ -123,7 +123,7 @@ class StreamAnalytics:
             frame.frame_offset,
         )
         p = anchor_point(d.box, rules.anchor, frame.width, frame.height)
-        size = (frame.width, frame.height)
+        size = (max(frame.width, 1), max(frame.height, 1))  # as anchor_point: never 0
         for line in rules.lines:
             if not wants(line.classes, d.label):
                 continue

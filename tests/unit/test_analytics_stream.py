@@ -187,3 +187,15 @@ def test_someone_standing_on_the_zone_edge_enters_once() -> None:
     no_margin = StreamAnalytics("cam-1", tight, window_s=60.0, grace_s=0.5)
     kinds = [e.kind for o in run(no_margin, walk(path)) for e in o.events]
     assert kinds.count("zone_enter") > 1  # without it, the jitter enters again and again
+
+
+def test_a_frame_of_unknown_size_still_crosses_the_line() -> None:
+    # a record with width and height 0 (a producer that did not fill them): the geometry
+    # falls back to frame fractions, as anchor_point does, rather than seeing no side
+    frames = [
+        FrameIn(f.stream_id, f.frame_id, f.capture_ts_us, 0, 0,
+                [Detected(0, "person", 0.9, (x - 0.15, 0.2, x + 0.15, 0.8))])
+        for f, x in zip(walk(steps(0.2, 0.8, 21)), steps(0.2, 0.8, 21), strict=True)
+    ]  # fmt: skip
+    kinds = [e.kind for o in run(new(), frames) for e in o.events]
+    assert "line_crossed" in kinds
