@@ -136,17 +136,9 @@ def run_pipeline_level(
             max_poll_interval_ms=GROUP_TIMEOUT_MS,
             session_timeout_ms=GROUP_TIMEOUT_MS,
         ),
-        model=replace(
-            base.model,
-            backend=backend,
-            precision=precision,
-            dir=model.dir,
-            threads=model.threads,
-            cuda_graphs=model.cuda_graphs,
-            gpu_preprocess=model.gpu_preprocess,
-            cpu_resize=model.cpu_resize,
-            engine_cache_dir=model.engine_cache_dir,
-        ),
+        # The bench's model settings (flags and environment), on the backend and precision
+        # of this point.
+        model=replace(model, backend=backend, precision=precision),
     )
     env = {**os.environ, **config.to_env(settings), "PYTHONUNBUFFERED": "1"}
     if device == "cpu":
