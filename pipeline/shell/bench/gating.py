@@ -185,24 +185,37 @@ def process(detector: Detector, gate: MotionGate, jpegs: list[bytes], batch: int
     return Run(len(jpegs), runs, cpu, wall, out, flags)
 
 
+@dataclass(frozen=True)
+class Side:
+    """One run of a clip as its row reports it (every frame inferred, or gated): what it cost
+    and the events the analytics made of it."""
+
+    runs_per_frame: float
+    cpu_ms: float
+    fps: float
+    crossings_in: int
+    crossings_out: int
+    entries: int
+
+    @classmethod
+    def of(cls, run: Run, events: list[Event]) -> Side:
+        tally = Tally.of(events)
+        return cls(run.runs_per_frame, run.cpu_ms_per_frame, run.fps,
+                   tally.crossings_in, tally.crossings_out, tally.entries)  # fmt: skip
+
+    @property
+    def events(self) -> int:
+        return self.crossings_in + self.crossings_out + self.entries
+
+
 @dataclass
 class Row:
     static_share: float
     frames: int
-    runs_per_frame_every: float
-    runs_per_frame_gated: float
-    cpu_ms_every: float
-    cpu_ms_gated: float
-    fps_every: float
-    fps_gated: float
+    every: Side
+    gated: Side
     recall: float
     objects: int
-    crossings_in_every: int
-    crossings_out_every: int
-    entries_every: int
-    crossings_in_gated: int
-    crossings_out_gated: int
-    entries_gated: int
     events_matched: int
     events_extra: int
     event_recall: float
@@ -211,11 +224,11 @@ class Row:
 
     @property
     def fewer_runs(self) -> float:
-        return self.runs_per_frame_every / max(self.runs_per_frame_gated, 1e-9)
+        return self.every.runs_per_frame / max(self.gated.runs_per_frame, 1e-9)
 
     @property
     def less_cpu(self) -> float:
-        return self.cpu_ms_every / max(self.cpu_ms_gated, 1e-9)
+        return self.every.cpu_ms / max(self.gated.cpu_ms, 1e-9)
 
 
 def static_shares(text: str) -> list[float]:
@@ -246,15 +259,14 @@ def markdown(
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        e, g = r.every, r.gated
         lines.append(
-            f"| {r.static_share:.0%} | {r.frames} | {r.runs_per_frame_every:.2f} → "
-            f"{r.runs_per_frame_gated:.3f} | {r.fewer_runs:.1f}x | {r.cpu_ms_every:.1f} → "
-            f"{r.cpu_ms_gated:.1f} | {r.less_cpu:.1f}x | {r.fps_every:.1f} → {r.fps_gated:.1f} | "
-            f"{r.recall:.4f} | {r.objects} | {r.crossings_in_every}/{r.crossings_out_every} → "
-            f"{r.crossings_in_gated}/{r.crossings_out_gated} | {r.entries_every} → "
-            f"{r.entries_gated} | {r.event_recall:.4f} ({r.events_matched}/"
-            f"{r.crossings_in_every + r.crossings_out_every + r.entries_every}) | "
-            f"{r.events_extra} |"
+            f"| {r.static_share:.0%} | {r.frames} | {e.runs_per_frame:.2f} → "
+            f"{g.runs_per_frame:.3f} | {r.fewer_runs:.1f}x | {e.cpu_ms:.1f} → {g.cpu_ms:.1f} | "
+            f"{r.less_cpu:.1f}x | {e.fps:.1f} → {g.fps:.1f} | {r.recall:.4f} | {r.objects} | "
+            f"{e.crossings_in}/{e.crossings_out} → {g.crossings_in}/{g.crossings_out} | "
+            f"{e.entries} → {g.entries} | {r.event_recall:.4f} ({r.events_matched}/{e.events}) "
+            f"| {r.events_extra} |"
         )
     lines += ["", SECTION_END]
     return "\n".join(lines)
@@ -283,25 +295,14 @@ def make_row(
 ) -> Row:
     """A clip's row from its two runs and the events the analytics made of each (every-frame
     inference's, then the gated run's); ``still`` says which of the clip's frames are."""
-    theirs, mine = Tally.of(events[0]), Tally.of(events[1])
     matched = match_events(events[0], events[1], tolerance_s)
     return Row(
         static_share=share,
         frames=every.frames,
-        runs_per_frame_every=every.runs_per_frame,
-        runs_per_frame_gated=gated.runs_per_frame,
-        cpu_ms_every=every.cpu_ms_per_frame,
-        cpu_ms_gated=gated.cpu_ms_per_frame,
-        fps_every=every.fps,
-        fps_gated=gated.fps,
+        every=Side.of(every, events[0]),
+        gated=Side.of(gated, events[1]),
         recall=recall(every.detections, gated.detections),
         objects=sum(len(d) for d in every.detections),
-        crossings_in_every=theirs.crossings_in,
-        crossings_out_every=theirs.crossings_out,
-        entries_every=theirs.entries,
-        crossings_in_gated=mine.crossings_in,
-        crossings_out_gated=mine.crossings_out,
-        entries_gated=mine.entries,
         events_matched=matched.matched,
         events_extra=matched.extra,
         event_recall=matched.recall,
@@ -350,16 +351,15 @@ def run(options: BenchGatingOptions, settings: Settings) -> int:
         found = (events(every), events(gated))
         row = make_row(share, every, gated, found, options.event_tolerance_s, still)
         rows.append(row)
+        e, g = row.every, row.gated
         console.print(
-            f"static {share:.0%}, {row.frames} frames: model runs/frame "
-            f"{row.runs_per_frame_gated:.3f} ({row.fewer_runs:.1f}x fewer), CPU-ms/frame "
-            f"{row.cpu_ms_every:.1f} -> {row.cpu_ms_gated:.1f} ({row.less_cpu:.1f}x), frames/s "
-            f"{row.fps_every:.1f} -> {row.fps_gated:.1f}, recall {row.recall:.4f} of "
-            f"{row.objects} objects; crossings in/out {row.crossings_in_every}/"
-            f"{row.crossings_out_every} -> {row.crossings_in_gated}/{row.crossings_out_gated}, "
-            f"entries {row.entries_every} -> {row.entries_gated}, event recall "
-            f"{row.event_recall:.4f} ({row.events_matched}/{len(found[0])}), "
-            f"{row.events_extra} extra"
+            f"static {share:.0%}, {row.frames} frames: model runs/frame {g.runs_per_frame:.3f} "
+            f"({row.fewer_runs:.1f}x fewer), CPU-ms/frame {e.cpu_ms:.1f} -> {g.cpu_ms:.1f} "
+            f"({row.less_cpu:.1f}x), frames/s {e.fps:.1f} -> {g.fps:.1f}, recall "
+            f"{row.recall:.4f} of {row.objects} objects; crossings in/out "
+            f"{e.crossings_in}/{e.crossings_out} -> {g.crossings_in}/{g.crossings_out}, "
+            f"entries {e.entries} -> {g.entries}, event recall {row.event_recall:.4f} "
+            f"({row.events_matched}/{e.events}), {row.events_extra} extra"
         )
     command = "vae " + " ".join(sys.argv[1:])
     facts = {**machine_facts(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
