@@ -71,8 +71,9 @@ resource "aws_eks_addon" "core" {
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
-  # CoreDNS needs nodes to become active.
-  depends_on = [aws_eks_node_group.general]
+  # CoreDNS needs nodes to become active. Terraform orders by whole resource, so this
+  # waits for every pool, the GPU one included.
+  depends_on = [aws_eks_node_group.pool]
 }
 
 # ---- nodes -----------------------------------------------------------------------------
@@ -104,20 +105,45 @@ resource "aws_iam_role_policy_attachment" "node" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
 }
 
-resource "aws_eks_node_group" "general" {
+# The managed node groups, by name; each node carries the label vae.dev/pool=<name>.
+locals {
+  node_pools = {
+    general = {
+      ami_type       = "AL2023_x86_64_STANDARD"
+      capacity_type  = "ON_DEMAND"
+      instance_types = var.general_instance_types
+      disk_size      = 50
+      scaling        = var.general_node_count
+      taints         = []
+    }
+    gpu = {
+      ami_type       = var.gpu_ami_type
+      capacity_type  = var.gpu_capacity_type
+      instance_types = var.gpu_instance_types
+      disk_size      = 100
+      scaling        = var.gpu_node_count
+      # Only pods that tolerate it (the workers) land on GPU nodes.
+      taints = [{ key = "nvidia.com/gpu", value = "true", effect = "NO_SCHEDULE" }]
+    }
+  }
+}
+
+resource "aws_eks_node_group" "pool" {
+  for_each = local.node_pools
+
   cluster_name    = aws_eks_cluster.main.name
-  node_group_name = "general"
+  node_group_name = each.key
   node_role_arn   = aws_iam_role.node.arn
   subnet_ids      = aws_subnet.private[*].id
-  ami_type        = "AL2023_x86_64_STANDARD"
-  capacity_type   = "ON_DEMAND"
-  instance_types  = var.general_instance_types
-  disk_size       = 50
+  ami_type        = each.value.ami_type
+  capacity_type   = each.value.capacity_type
+  instance_types  = each.value.instance_types
+  disk_size       = each.value.disk_size
 
   scaling_config {
-    desired_size = var.general_node_count.desired
-    min_size     = var.general_node_count.min
-    max_size     = var.general_node_count.max
+    desired_size = each.value.scaling.desired
+    min_size     = each.value.scaling.min
+    max_size     = each.value.scaling.max
   }
 
   update_config {
@@ -125,7 +151,16 @@ resource "aws_eks_node_group" "general" {
   }
 
   labels = {
-    "vae.dev/pool" = "general"
+    "vae.dev/pool" = each.key
+  }
+
+  dynamic "taint" {
+    for_each = each.value.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = taint.value.effect
+    }
   }
 
   # The cluster autoscaler changes desired_size; Terraform must not undo it.
@@ -136,42 +171,15 @@ resource "aws_eks_node_group" "general" {
   depends_on = [aws_iam_role_policy_attachment.node]
 }
 
-resource "aws_eks_node_group" "gpu" {
-  cluster_name    = aws_eks_cluster.main.name
-  node_group_name = "gpu"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = aws_subnet.private[*].id
-  ami_type        = var.gpu_ami_type
-  capacity_type   = var.gpu_capacity_type
-  instance_types  = var.gpu_instance_types
-  disk_size       = 100
+# The addresses from before the for_each: existing state moves, nothing is recreated.
+moved {
+  from = aws_eks_node_group.general
+  to   = aws_eks_node_group.pool["general"]
+}
 
-  scaling_config {
-    desired_size = var.gpu_node_count.desired
-    min_size     = var.gpu_node_count.min
-    max_size     = var.gpu_node_count.max
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  labels = {
-    "vae.dev/pool" = "gpu"
-  }
-
-  # Only pods that tolerate it (the workers) land on GPU nodes.
-  taint {
-    key    = "nvidia.com/gpu"
-    value  = "true"
-    effect = "NO_SCHEDULE"
-  }
-
-  lifecycle {
-    ignore_changes = [scaling_config[0].desired_size]
-  }
-
-  depends_on = [aws_iam_role_policy_attachment.node]
+moved {
+  from = aws_eks_node_group.gpu
+  to   = aws_eks_node_group.pool["gpu"]
 }
 
 # Lets the cluster autoscaler scale the GPU group up from zero nodes: it learns the label,
@@ -188,7 +196,7 @@ locals {
 resource "aws_autoscaling_group_tag" "gpu_template" {
   for_each = local.gpu_asg_template_tags
 
-  autoscaling_group_name = aws_eks_node_group.gpu.resources[0].autoscaling_groups[0].name
+  autoscaling_group_name = aws_eks_node_group.pool["gpu"].resources[0].autoscaling_groups[0].name
 
   tag {
     key                 = each.key

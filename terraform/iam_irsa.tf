@@ -187,32 +187,48 @@ data "aws_iam_policy_document" "keda_operator" {
   }
 }
 
-resource "aws_iam_role_policy" "gateway" {
-  name   = "msk"
-  role   = aws_iam_role.pod["gateway"].id
-  policy = data.aws_iam_policy_document.gateway.json
+# The Kafka policy of each role above that uses MSK, by local.pod_roles key (the add-on
+# roles' policies are in iam_cluster_addons.tf).
+locals {
+  pod_policies = {
+    gateway       = { name = "msk", json = data.aws_iam_policy_document.gateway.json }
+    worker        = { name = "msk", json = data.aws_iam_policy_document.worker.json }
+    analytics     = { name = "msk", json = data.aws_iam_policy_document.analytics.json }
+    topics        = { name = "msk", json = data.aws_iam_policy_document.topics.json }
+    keda-operator = { name = "msk-lag", json = data.aws_iam_policy_document.keda_operator.json }
+  }
 }
 
-resource "aws_iam_role_policy" "worker" {
-  name   = "msk"
-  role   = aws_iam_role.pod["worker"].id
-  policy = data.aws_iam_policy_document.worker.json
+resource "aws_iam_role_policy" "pod" {
+  for_each = local.pod_policies
+
+  name   = each.value.name
+  role   = aws_iam_role.pod[each.key].id
+  policy = each.value.json
 }
 
-resource "aws_iam_role_policy" "analytics" {
-  name   = "msk"
-  role   = aws_iam_role.pod["analytics"].id
-  policy = data.aws_iam_policy_document.analytics.json
+# The addresses from before the for_each: existing state moves, nothing is recreated.
+moved {
+  from = aws_iam_role_policy.gateway
+  to   = aws_iam_role_policy.pod["gateway"]
 }
 
-resource "aws_iam_role_policy" "topics" {
-  name   = "msk"
-  role   = aws_iam_role.pod["topics"].id
-  policy = data.aws_iam_policy_document.topics.json
+moved {
+  from = aws_iam_role_policy.worker
+  to   = aws_iam_role_policy.pod["worker"]
 }
 
-resource "aws_iam_role_policy" "keda_operator" {
-  name   = "msk-lag"
-  role   = aws_iam_role.pod["keda-operator"].id
-  policy = data.aws_iam_policy_document.keda_operator.json
+moved {
+  from = aws_iam_role_policy.analytics
+  to   = aws_iam_role_policy.pod["analytics"]
+}
+
+moved {
+  from = aws_iam_role_policy.topics
+  to   = aws_iam_role_policy.pod["topics"]
+}
+
+moved {
+  from = aws_iam_role_policy.keda_operator
+  to   = aws_iam_role_policy.pod["keda-operator"]
 }

@@ -175,8 +175,13 @@ def test_outputs_write_exactly_the_files_the_eks_overlay_reads() -> None:
 
 def test_gpu_nodes_carry_the_label_and_taint_the_worker_expects() -> None:
     eks = tf_files()["eks.tf"]
-    gpu = eks[eks.index('resource "aws_eks_node_group" "gpu"') :]
-    assert '"vae.dev/pool" = "gpu"' in gpu
+    # One node group per entry of local.node_pools, labelled with the entry's key.
+    group = eks[eks.index('resource "aws_eks_node_group" "pool"') :]
+    assert re.search(r"for_each\s*=\s*local\.node_pools", group)
+    assert re.search(r'"vae.dev/pool"\s*=\s*each\.key', group)
+    assert re.search(r'dynamic "taint"\s*\{\s*for_each\s*=\s*each\.value\.taints', group)
+    pools = eks[eks.index("node_pools = {") :]
+    gpu = re.search(r"^(\s*)gpu = \{\n(.*?)^\1\}", pools, re.M | re.S).group(2)
     assert re.search(r'key\s*=\s*"nvidia.com/gpu"', gpu) and re.search(
         r'effect\s*=\s*"NO_SCHEDULE"', gpu
     )
