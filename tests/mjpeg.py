@@ -12,19 +12,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import av
 import simplejpeg
+
+from tests.sample_clip import video_frames
 
 
 def clip_jpegs(video: Path, count: int = 40) -> list[bytes]:
-    frames: list[bytes] = []
-    with av.open(str(video)) as container:
-        for frame in container.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24")
-            frames.append(simplejpeg.encode_jpeg(rgb, quality=70, colorspace="RGB"))
-            if len(frames) >= count:
-                break
-    return frames
+    return [
+        simplejpeg.encode_jpeg(rgb, quality=70, colorspace="RGB")
+        for rgb in video_frames(video, range(count))
+    ]
 
 
 class MjpegCamera:

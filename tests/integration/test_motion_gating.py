@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 import simplejpeg
@@ -23,6 +22,7 @@ from pipeline.inference.detector import Detector
 from pipeline.inference.labels import COCO_CLASSES
 from pipeline.serde import detected_objects
 from tests.conftest import authed, ws_url
+from tests.sample_clip import sample_frames
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +33,7 @@ FRAME_US = 100_000  # the clip's 10 fps, in capture time
 def clip_jpegs(media: Path) -> list[bytes]:
     """A still of the sample clip (frame 0) with fresh sensor noise each time, then the
     clip's next frames, where the people walk on."""
-    with av.open(str(media / "vtest.avi")) as container:
-        frames = [
-            f.to_ndarray(format="rgb24")
-            for _, f in zip(range(MOVING + 1), container.decode(video=0), strict=False)
-        ]
+    frames = sample_frames(media, MOVING + 1)
     rng = np.random.default_rng(7)
     still = [
         np.clip(frames[0] + rng.normal(0, 4, frames[0].shape), 0, 255).astype(np.uint8)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-import simplejpeg
 
 from pipeline import config
 from pipeline.inference.backends.base import Backend, BackendUnavailable
@@ -22,6 +20,7 @@ from pipeline.inference.detections import Detections
 from pipeline.inference.detector import Detector, choose_preparer
 from pipeline.inference.labels import COCO_CLASSES
 from tests.reference import iou
+from tests.sample_clip import sample_jpeg
 
 # VAE_MODEL_DIR and the rest of VAE_MODEL_*, as every service reads them.
 MODEL = config.load().model
@@ -33,16 +32,7 @@ CANDIDATES = [*AUTO_ORDER, Candidate("torch", "cpu")]
 
 @pytest.fixture(scope="module")
 def frames(media: Path, dog_jpeg: bytes) -> list[bytes]:
-    wanted = {100, 300}
-    picked = []
-    with av.open(str(media / "vtest.avi")) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index in wanted:
-                bgr = frame.to_ndarray(format="bgr24")
-                picked.append(bytes(simplejpeg.encode_jpeg(bgr, quality=95, colorspace="BGR")))
-            if index >= max(wanted):
-                break
-    return [dog_jpeg, *picked]
+    return [dog_jpeg, sample_jpeg(media, 100), sample_jpeg(media, 300)]
 
 
 @pytest.fixture(scope="module")

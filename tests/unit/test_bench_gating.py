@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -22,15 +21,12 @@ from pipeline.shell.bench.gating_events import (
     match_events,
     replay,
 )
+from tests.sample_clip import sample_frames
 
 
 @pytest.fixture(scope="module")
 def moving(media: Path) -> list[npt.NDArray[np.uint8]]:
-    with av.open(str(media / "vtest.avi")) as container:
-        return [
-            f.to_ndarray(format="rgb24")
-            for _, f in zip(range(12), container.decode(video=0), strict=False)
-        ]
+    return sample_frames(media, 12)
 
 
 def test_a_clip_holds_its_static_share_of_noisy_stills(

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import simplejpeg
 
 from pipeline import config
 from pipeline.inference.backends import create_backend
@@ -21,6 +19,7 @@ from pipeline.inference.model_files import locate
 from pipeline.protocol.messages import detections as to_json
 from pipeline.serde import detected_objects, stage_timings
 from tests import reference
+from tests.sample_clip import sample_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +40,8 @@ def test_dog_jpg_matches_the_reference(detector: Detector, dog_jpeg: bytes) -> N
     reference.assert_matches_reference(as_objects(detector, dog_jpeg))
 
 
-def vtest_frame(media: Path, index: int) -> bytes:
-    with av.open(str(media / "vtest.avi")) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                bgr = frame.to_ndarray(format="bgr24")
-                return bytes(simplejpeg.encode_jpeg(bgr, quality=95, colorspace="BGR"))
-    raise AssertionError("clip too short")
-
-
 def test_vtest_frame_300_matches_the_reference(detector: Detector, media: Path) -> None:
-    objects = as_objects(detector, vtest_frame(media, 300))
+    objects = as_objects(detector, sample_jpeg(media, 300))
     persons = [o for o in objects if o["label"] == "person" and 0.70 <= float(o["score"]) <= 0.85]
     assert len(persons) == reference.VTEST_300_PERSONS
     _, score, box = reference.VTEST_300_PERSON
@@ -67,7 +57,7 @@ def test_vtest_frame_300_matches_the_reference(detector: Detector, media: Path) 
 def test_batch_of_mixed_images_equals_one_by_one(
     detector: Detector, dog_jpeg: bytes, media: Path
 ) -> None:
-    frames = [dog_jpeg, vtest_frame(media, 100), dog_jpeg, vtest_frame(media, 500)]
+    frames = [dog_jpeg, sample_jpeg(media, 100), dog_jpeg, sample_jpeg(media, 500)]
     batched = detector.detect(frames)
     for frame, together in zip(frames, batched, strict=True):
         alone = detector.detect([frame])[0]

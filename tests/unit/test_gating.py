@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -20,6 +19,7 @@ from pipeline.worker.gating import (
     stream_group,
     thumbnail,
 )
+from tests.sample_clip import sample_frames
 
 FPS = 10.0  # the sample clip's
 
@@ -27,11 +27,7 @@ FPS = 10.0  # the sample clip's
 @pytest.fixture(scope="module")
 def clip(media: Path) -> list[npt.NDArray[np.uint8]]:
     """The first 40 frames of vtest.avi (RGB)."""
-    with av.open(str(media / "vtest.avi")) as container:
-        return [
-            frame.to_ndarray(format="rgb24")
-            for _, frame in zip(range(40), container.decode(video=0), strict=False)
-        ]
+    return sample_frames(media, 40)
 
 
 def jpeg(image: npt.NDArray[np.uint8]) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,6 +17,7 @@ from pipeline.inference.detector import Detector
 from pipeline.inference.preprocess.batch import CpuPreparer
 from pipeline.inference.preprocess.cpu import dct_scale_for, decode_jpeg_bgr_for
 from tests.reference import iou
+from tests.sample_clip import sample_frame
 
 SIZE = (416, 416)
 MARGIN = config.ModelSettings().decode_margin  # the worker's default
@@ -38,8 +38,7 @@ def upscaled(image: Image.Image, width: int, height: int) -> bytes:
 @pytest.fixture(scope="module")
 def large_frames(dog_jpeg: bytes, media: Path) -> list[bytes]:
     dog = Image.open(io.BytesIO(dog_jpeg)).convert("RGB")
-    with av.open(str(media / "vtest.avi")) as container:
-        street = next(container.decode(video=0)).to_image()
+    street = Image.fromarray(sample_frame(media, 0))
     return [
         upscaled(dog, 1920, 1440),  # decoded at 1/2 (at the default margin)
         upscaled(dog, 3072, 2304),  # 1/4

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 import simplejpeg
@@ -18,6 +17,7 @@ import simplejpeg
 from pipeline import config
 from pipeline.serde import LocalSchemaIds, frame_record
 from pipeline.worker.app import FrameItem, GatedBatch, Worker
+from tests.sample_clip import sample_frame
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,7 @@ def worker(broker: Any) -> Iterator[Worker]:
 @pytest.fixture(scope="module")
 def still(media: Path) -> list[bytes]:
     """A still of the sample clip, re-sent with fresh sensor noise."""
-    with av.open(str(media / "vtest.avi")) as container:
-        image = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    image = sample_frame(media, 0)
     rng = np.random.default_rng(5)
     return [
         simplejpeg.encode_jpeg(
