@@ -38,23 +38,26 @@ class Stage(threading.Thread):
         self.on_crash = on_crash
 
     def run(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # a bug: stop the worker rather than stall silently
+            log.exception("stage %s failed", self.name)
+            self.on_crash(f"{self.name}: {exc!r}")
+
+    def _serve(self) -> None:
         while True:
             item = self.inbox.get()
             if item is STOP:
-                if self.outbox is not None:
-                    self.outbox.put(STOP)
+                self._put(STOP)
                 return
-            try:
-                result = self.work(item)
-            except Exception as exc:  # a bug: stop the worker rather than stall silently
-                log.exception("stage %s failed", self.name)
-                self.on_crash(f"{self.name}: {exc!r}")
-                return
-            if self.outbox is not None and result is not None:
-                self.outbox.put(result)
+            self._put(self.work(item))
+
+    def _put(self, result: Any) -> None:
+        if self.outbox is not None and result is not None:
+            self.outbox.put(result)
 
 
-class OverlappedStage(threading.Thread):
+class OverlappedStage(Stage):
     """A stage whose work is split into ``start`` (returns at once) and ``finish`` (waits).
 
     Up to ``depth`` items are started before the oldest is finished, so on a GPU the copy
@@ -73,12 +76,8 @@ class OverlappedStage(threading.Thread):
         on_crash: Callable[[str], None],
         depth: int = 2,
     ) -> None:
-        super().__init__(name=f"stage-{name}", daemon=True)
-        self.start_work = start
-        self.finish_work = finish
-        self.inbox = inbox
-        self.outbox = outbox
-        self.on_crash = on_crash
+        super().__init__(name, start, inbox, outbox, on_crash)
+        self.finish = finish
         self.depth = max(1, depth)
 
     def _next(self, pending: int) -> Any:
@@ -90,22 +89,18 @@ class OverlappedStage(threading.Thread):
         except queue.Empty:
             return None
 
-    def run(self) -> None:
+    def _serve(self) -> None:
         pending: deque[Any] = deque()
-        try:
-            while True:
-                item = self._next(len(pending))
-                if item is None:
-                    self.outbox.put(self.finish_work(pending.popleft()))
-                    continue
-                if item is STOP:
-                    while pending:
-                        self.outbox.put(self.finish_work(pending.popleft()))
-                    self.outbox.put(STOP)
-                    return
-                pending.append(self.start_work(item))
-                if len(pending) >= self.depth:
-                    self.outbox.put(self.finish_work(pending.popleft()))
-        except Exception as exc:  # a bug: stop the worker rather than stall silently
-            log.exception("stage %s failed", self.name)
-            self.on_crash(f"{self.name}: {exc!r}")
+        while True:
+            item = self._next(len(pending))
+            if item is None:
+                self._put(self.finish(pending.popleft()))
+                continue
+            if item is STOP:
+                while pending:
+                    self._put(self.finish(pending.popleft()))
+                self._put(STOP)
+                return
+            pending.append(self.work(item))
+            if len(pending) >= self.depth:
+                self._put(self.finish(pending.popleft()))
