@@ -124,33 +124,40 @@ class Service(children.Child):
         return self.tail(lines)
 
     def wait_http(self, path: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited ({self.process.returncode}):\n{self.log()}"
-                )
+        """Poll ``path`` until it answers 200."""
+
+        def answers() -> bool:
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(self.http + path, timeout=1) as r,
             ):
-                if r.status == 200:
-                    return
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name}: {path} not ready in {timeout:.0f} s:\n{self.log()}")
+                return bool(r.status == 200)
+            return False
+
+        self._wait_for(answers, f"{path} not ready", timeout)
 
     def wait_log(self, text: str, timeout: float = 60.0) -> None:
         """Poll the log until it holds ``text`` (a service without HTTP says it is ready)."""
+
+        def logged() -> bool:
+            path = self.log_path
+            return path is not None and text in path.read_text(errors="replace")
+
+        self._wait_for(logged, f"no {text!r}", timeout)
+
+    def _wait_for(self, ready: Callable[[], bool], missing: str, timeout: float) -> None:
+        """Poll ``ready`` every 0.2 s; fail with the log when the process exits first or
+        ``timeout`` passes (``missing`` says what never came)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(
                     f"{self.name} exited ({self.process.returncode}):\n{self.log()}"
                 )
-            if self.log_path is not None and text in self.log_path.read_text(errors="replace"):
+            if ready():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"{self.name}: no {text!r} in {timeout:.0f} s:\n{self.log()}")
+        raise AssertionError(f"{self.name}: {missing} in {timeout:.0f} s:\n{self.log()}")
 
     def metric(self, sample: str) -> float:
         """One sample of its /metrics, e.g. ``vae_worker_frames_processed_total`` (0 if absent)."""
