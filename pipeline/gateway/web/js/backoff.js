@@ -25,3 +25,34 @@ export class Backoff {
     this.attempt = 0;
   }
 }
+
+/**
+ * Something that runs until stopped and, after a failure or between polls, runs again after
+ * a delay: one timer, and nothing runs once stopped. Subclasses give `run()`.
+ */
+export class Retrying {
+  constructor(backoff = new Backoff()) {
+    this.backoff = backoff;
+    this.timer = null;
+    this.running = false;
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    this.run();
+  }
+
+  stop() {
+    this.running = false;
+    clearTimeout(this.timer);
+  }
+
+  /** Run again in `delayMs` (replacing any run already planned), unless stopped by then. */
+  runIn(delayMs) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.running) this.run();
+    }, delayMs);
+  }
+}

@@ -5,7 +5,7 @@
  * drops the socket at once is still backed off. A close with 1008 (policy violation: a bad
  * stream id, say) is final: retrying would only fail the same way.
  */
-import { Backoff } from "./backoff.js";
+import { Backoff, Retrying } from "./backoff.js";
 
 export const CONNECTING = "connecting";
 export const OPEN = "open";
@@ -15,31 +15,26 @@ export const STOPPED = "stopped";
 
 const POLICY_VIOLATION = 1008;
 
-export class ReconnectingSocket {
+export class ReconnectingSocket extends Retrying {
   /**
    * @param {string} url ws:// or wss:// URL
    * @param {{onMessage?: (data: any) => void, onState?: (state: object) => void, backoff?: Backoff}} options
    */
   constructor(url, { onMessage = () => {}, onState = () => {}, backoff = new Backoff() } = {}) {
+    super(backoff);
     this.url = url;
     this.onMessage = onMessage;
     this.onState = onState;
-    this.backoff = backoff;
     this.ws = null;
-    this.timer = null;
-    this.running = false;
     this.state = { status: STOPPED, attempt: 0, retryAt: 0, reason: "" };
   }
 
-  start() {
-    if (this.running) return;
-    this.running = true;
+  run() {
     this.connect();
   }
 
   stop() {
-    this.running = false;
-    clearTimeout(this.timer);
+    super.stop();
     if (this.ws) {
       this.ws.onclose = null;
       this.ws.close(1000, "viewer closed");
@@ -114,10 +109,7 @@ export class ReconnectingSocket {
   retry(reason) {
     const delay = this.backoff.next();
     this.setState({ status: WAITING, attempt: this.backoff.attempt, retryAt: Date.now() + delay, reason });
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.running) this.connect();
-    }, delay);
+    this.runIn(delay);
   }
 }
 

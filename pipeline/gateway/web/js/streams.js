@@ -4,7 +4,7 @@
  * gateway is away.
  */
 import { askForToken, withToken } from "./auth.js";
-import { Backoff } from "./backoff.js";
+import { Backoff, Retrying } from "./backoff.js";
 
 /** A stream with no frame, or no detections, for this long is flagged. */
 export const STALE_AFTER_MS = 5000;
@@ -42,27 +42,18 @@ export function matchStreams(streams, query, limit) {
  * Polls the stream list every `intervalMs`; when the gateway does not answer, retries with
  * backoff. Calls onUpdate({streams, nowUs, receivedAt}) and onState({status, retryInMs, attempt, error}).
  */
-export class StreamDirectory {
+export class StreamDirectory extends Retrying {
   constructor(baseUrl, { intervalMs = 1000, clock, onUpdate, onState, backoff = new Backoff() }) {
+    super(backoff);
     this.url = new URL("/v1/streams", baseUrl).href;
     this.intervalMs = intervalMs;
     this.clock = clock;
     this.onUpdate = onUpdate;
     this.onState = onState;
-    this.backoff = backoff;
-    this.timer = null;
-    this.running = false;
   }
 
-  start() {
-    if (this.running) return;
-    this.running = true;
+  run() {
     this.poll();
-  }
-
-  stop() {
-    this.running = false;
-    clearTimeout(this.timer);
   }
 
   /** Poll at once (after a reconnect elsewhere, say) instead of waiting out a delay. */
@@ -97,9 +88,6 @@ export class StreamDirectory {
         error: String(error.message || error),
       });
     }
-    if (this.running) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.poll(), delay);
-    }
+    if (this.running) this.runIn(delay);
   }
 }
