@@ -92,6 +92,28 @@ class Child:
             self.process.kill()
 
 
+class OwnedProcess:
+    """A program run on behalf of this process (the embedded broker, its S3 store): at most
+    one child at a time, its pid while it runs, and one way to end it."""
+
+    def __init__(self) -> None:
+        self._child: Child | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs (benchmarks read its CPU time)."""
+        return self._child.pid if self._child is not None else None
+
+    def running(self) -> bool:
+        return self._child is not None and self._child.running()
+
+    def _end(self, grace_s: float, sig: int = signal.SIGTERM) -> None:
+        """``sig``, then SIGKILL after ``grace_s``; it is forgotten either way."""
+        child, self._child = self._child, None
+        if child is not None:
+            stop([child], grace_s=grace_s, sig=sig)
+
+
 def _launch(argv: Sequence[str], env: Mapping[str, str] | None, die_with_parent: bool) -> list[str]:
     path = (env if env is not None else os.environ).get("PATH")
     if shutil.which(argv[0], path=path) is None:  # fail here, as Popen would, not in the launcher

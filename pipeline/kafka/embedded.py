@@ -51,7 +51,7 @@ MEMORY = "memory://tansu/"  # keeps every record, in RAM
 NULL = "null://"  # acknowledges produce requests and keeps nothing: benchmarks of producers
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(children.OwnedProcess):
     """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit."""
 
     def __init__(
@@ -62,18 +62,13 @@ class EmbeddedBroker:
         storage: str = MEMORY,
         data_dir: Path | None = None,
     ):
+        super().__init__()
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
         self.storage = storage
         self.data_dir = data_dir
-        self._child: children.Child | None = None
         self._store: S3Store | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The broker process's id while it runs (benchmarks read its CPU time)."""
-        return self._child.pid if self._child is not None else None
 
     @property
     def store_pid(self) -> int | None:
@@ -148,14 +143,9 @@ class EmbeddedBroker:
             f"embedded broker did not answer on {self.bootstrap} in {timeout:.0f} s"
         )
 
-    def running(self) -> bool:
-        return self._child is not None and self._child.running()
-
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace_s``; then the S3 store, if durable."""
-        child, self._child = self._child, None
-        if child is not None:
-            children.stop([child], grace_s=grace_s)
+        self._end(grace_s)
         store, self._store = self._store, None
         if store is not None:
             store.stop()
@@ -163,9 +153,7 @@ class EmbeddedBroker:
     def kill(self) -> None:
         """SIGKILL the broker alone (a fault drill); its S3 store keeps running, so
         ``start`` brings the same broker back with what it had stored."""
-        child, self._child = self._child, None
-        if child is not None:
-            children.stop([child], grace_s=0.0, sig=signal.SIGKILL)
+        self._end(0.0, signal.SIGKILL)
 
     def __enter__(self) -> EmbeddedBroker:
         # `with EmbeddedBroker().start() as b` must not start a second broker on the port.

@@ -66,18 +66,14 @@ def _free_block(host: str) -> int:
     raise S3StoreError("no block of free ports for the local S3 store")
 
 
-class S3Store:
+class S3Store(children.OwnedProcess):
     """`weed mini` serving one bucket from ``folder``; ``endpoint`` is its S3 URL."""
 
     def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.folder = folder
         self.host = host
-        self._child: children.Child | None = None
         self.base = 0
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child is not None else None
 
     @property
     def endpoint(self) -> str:
@@ -150,11 +146,6 @@ class S3Store:
         self.stop()
         raise S3StoreError(f"local S3 store not ready in {timeout:.0f} s")
 
-    def running(self) -> bool:
-        return self._child is not None and self._child.running()
-
     def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM and wait (it flushes its volumes), SIGKILL after ``grace_s``."""
-        child, self._child = self._child, None
-        if child is not None:
-            children.stop([child], grace_s=grace_s)
+        self._end(grace_s)
