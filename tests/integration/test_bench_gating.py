@@ -34,14 +34,18 @@ def test_bench_gating_at_toy_scale(tmp_path: Path, media: Path) -> None:
     assert moving["frames"] == still["frames"] == 100
     # Every frame moves: every frame is inferred, so both runs' records, and so their
     # events, are the same.
-    assert moving["runs_per_frame_gated"] == 1.0 and moving["recall"] == 1.0
-    every = (moving["crossings_in_every"], moving["crossings_out_every"], moving["entries_every"])
-    gated = (moving["crossings_in_gated"], moving["crossings_out_gated"], moving["entries_gated"])
+    assert moving["gated"]["runs_per_frame"] == 1.0 and moving["recall"] == 1.0
+
+    def events(side: dict[str, int]) -> tuple[int, int, int]:
+        return side["crossings_in"], side["crossings_out"], side["entries"]
+
+    every, gated = events(moving["every"]), events(moving["gated"])
     assert every == gated and sum(every) > 0, moving  # the line and zone see the walkers
     assert moving["events_matched"] == sum(every) and moving["events_extra"] == 0
     assert moving["event_recall"] == 1.0
-    assert still["runs_per_frame_gated"] < 0.5
-    total = still["crossings_in_every"] + still["crossings_out_every"] + still["entries_every"]
+    assert still["gated"]["runs_per_frame"] < 0.5
+    assert still["every"]["runs_per_frame"] == 1.0
+    total = sum(events(still["every"]))
     assert 0 <= still["events_matched"] <= total
     assert still["event_recall"] == (still["events_matched"] / total if total else 1.0)
     assert len(still["missed_events"]) == total - still["events_matched"]
