@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidURI
 
 from client.resending import ResendingClient, ResendStats
 from connectors.sources import EncodedFrame, open_source
-from pipeline.config import gateway_option, setting
+from pipeline.config import fps_option, gateway_option, prefix_option, quality_option, setting
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ class ReplayOptions:
         required=True,
     )
     streams: int = setting(1, "Number of streams.")
-    fps: float = setting(10.0, "Frames per second per stream.")
+    fps: float = fps_option(10.0)
     duration: float = setting(0.0, "Seconds to run (0: forever).")
     gateway: str = gateway_option()
-    prefix: str = setting("replay", "Stream ids are PREFIX-0, PREFIX-1, ...")
+    prefix: str = prefix_option("replay")
     width: int = setting(0, "Resize frames to this width (0: keep).")
-    quality: int = setting(85, "JPEG quality (1-100).")
+    quality: int = quality_option(85)
     max_frames: int = setting(0, "Load at most this many frames (0: all).")
     buffer: int = setting(
         256,

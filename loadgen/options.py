@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config import gateway_option, setting
+from pipeline.config import fps_option, gateway_option, prefix_option, quality_option, setting
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREACHABLE = 0, 1, 2
 
@@ -31,7 +31,7 @@ class LoadgenOptions:
 
     gateway: str = gateway_option()
     streams: int = setting(100, "Streams, one ingest socket each.")
-    fps: float = setting(1.0, "Frames per second per stream.")
+    fps: float = fps_option(1.0)
     duration: float = setting(60.0, "Seconds of sending.")
     source: str = setting(
         "",
@@ -39,14 +39,14 @@ class LoadgenOptions:
         "found, else synthetic:320x240).",
     )
     width: int = setting(320, "Resize frames to this width (320: about 20 KB per frame).")
-    quality: int = setting(80, "JPEG quality (1-100).")
+    quality: int = quality_option(80)
     max_frames: int = setting(200, "Distinct frames decoded and cached.")
     subscribe: bool = setting(
         False, "Also follow detections to measure end-to-end latency (needs workers running)."
     )
     procs: int = setting(1, "Processes to spread the streams over.")
     drain: float = setting(10.0, "Seconds after the last send to wait for acks and detections.")
-    prefix: str = setting("loadgen", "Stream ids are PREFIX-0, PREFIX-1, ...")
+    prefix: str = prefix_option("loadgen")
     connect_concurrency: int = setting(200, "Handshakes in flight at once, over all processes.")
     connect_timeout: float = setting(30.0, "Seconds per handshake.")
     max_error_rate: float = setting(

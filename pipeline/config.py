@@ -520,6 +520,22 @@ def gateway_option() -> str:
     return setting("", "Gateway URL (default VAE_GATEWAY_URL).")
 
 
+# The options every command that sends streams shares (replay, loadgen, `vae up`, the soak),
+# each with the command's own default.
+
+
+def fps_option(default: float) -> float:
+    return setting(default, "Frames per second per stream.")
+
+
+def prefix_option(default: str) -> str:
+    return setting(default, "Stream ids are PREFIX-0, PREFIX-1, ...")
+
+
+def quality_option(default: int) -> int:
+    return setting(default, "JPEG quality (1-100).")
+
+
 @dataclass(frozen=True)
 class LogSettings:
     """Logging."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from connectors.sinks.options import SINK_OPTIONS
-from pipeline.config import SettingsError, setting
+from pipeline.config import SettingsError, fps_option, setting
 
 SINKS = tuple(SINK_OPTIONS)
 ASSET_ACTIONS = ("fetch", "where", "ensure")
@@ -38,7 +38,7 @@ class UpOptions:
         "", "Cameras file: run `vae cameras` with it in place of the replay (README, Cameras)."
     )
     streams: int = setting(4, "Replayed streams.")
-    fps: float = setting(5.0, "Frames per second per stream.")
+    fps: float = fps_option(5.0)
     workers: int = setting(1, "Worker processes.")
     workers_nice: int = setting(
         10,

@@ -6,10 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config import setting
+from pipeline.config import fps_option, setting
 
 BACKEND_LABELS = ("tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime-cpu", "torch-cpu")
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def json_option(default: str) -> str:
+    """``--json`` of a benchmark: its whole report."""
+    return setting(default, "Where every figure goes.")
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class BenchInferenceOptions:
         8.0, "Frames per pipeline point: this many seconds' worth at the raw model's rate."
     )
     media: str = setting("", "Clip to take frames from (default: the sample clip).")
-    json: str = setting("artifacts/bench/inference.json", "Where every figure goes.")
+    json: str = json_option("artifacts/bench/inference.json")
     markdown: str = setting("", "Rewrite the Inference section of this file.")
     plot: str = setting("", "Write the throughput plot (PNG) here.")
     from_json: str = setting(
@@ -110,7 +115,7 @@ class BenchGatingOptions:
     event_tolerance_s: float = setting(
         1.0, "Event times of a gated run's crossing or entry and its match at most this apart."
     )
-    json: str = setting("artifacts/bench/gating.json", "Where every figure goes.")
+    json: str = json_option("artifacts/bench/gating.json")
     markdown: str = setting("", "Rewrite the gating section of this file.")
 
 
@@ -128,7 +133,7 @@ class BenchDecodeOptions:
         "0,2,1", "VAE_MODEL_DECODE_MARGIN values to compare (0: full decode, the baseline)."
     )
     frames: int = setting(40, "Frames per point (each decoded and letterboxed 3 times).")
-    json: str = setting("artifacts/bench/decode.json", "Where every figure goes.")
+    json: str = json_option("artifacts/bench/decode.json")
     markdown: str = setting("", "Rewrite the reduced-decode section of this file.")
 
 
@@ -153,7 +158,7 @@ class BenchSoakOptions:
     SECTION: ClassVar[str] = "bench_soak"
 
     streams: int = setting(500, "Streams, one loadgen socket each.")
-    fps: float = setting(1.0, "Frames per second per stream.")
+    fps: float = fps_option(1.0)
     duration: float = setting(1800.0, "Seconds of load (the fit runs over its second half).")
     sample_s: float = setting(5.0, "Seconds between samples of memory and lag.")
     source: str = setting(
