@@ -6,6 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+import simplejpeg
+from PIL import Image
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
@@ -34,3 +39,14 @@ class FrameSource(ABC):
     @abstractmethod
     def description(self) -> str:
         """What this source is, for logs."""
+
+
+def encode_rgb(rgb: npt.NDArray[np.uint8], *, width: int, quality: int) -> EncodedFrame:
+    """One decoded frame as the JPEG a source sends: resized to ``width`` (0, or the frame's
+    own width, keeps it; the height follows the aspect ratio)."""
+    if width and rgb.shape[1] != width:
+        height = round(rgb.shape[0] * width / rgb.shape[1])
+        image = Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR)
+        rgb = np.asarray(image)
+    jpeg = simplejpeg.encode_jpeg(rgb, quality=quality, colorspace="RGB")
+    return EncodedFrame(jpeg, rgb.shape[1], rgb.shape[0])

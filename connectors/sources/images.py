@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import io
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
 import simplejpeg
 from PIL import Image
 
-from connectors.sources.base import IMAGE_SUFFIXES, EncodedFrame, FrameSource, Progress
+from connectors.sources.base import (
+    IMAGE_SUFFIXES,
+    EncodedFrame,
+    FrameSource,
+    Progress,
+    encode_rgb,
+)
 
 
+@dataclass
 class ImageSource(FrameSource):
     """JPEGs are sent as they are unless a width is asked; other formats are encoded."""
 
-    def __init__(self, path: Path, *, width: int = 0, quality: int = 85) -> None:
-        self.path = path
-        self.width = width
-        self.quality = quality
+    path: Path
+    _: KW_ONLY
+    width: int = 0
+    quality: int = 85
 
     @property
     def description(self) -> str:
@@ -44,13 +52,8 @@ class ImageSource(FrameSource):
                 frames.append(EncodedFrame(data, width, height))
             else:
                 with Image.open(io.BytesIO(data)) as image:
-                    rgb = image.convert("RGB")
-                    if self.width and rgb.width != self.width:
-                        height = round(rgb.height * self.width / rgb.width)
-                        rgb = rgb.resize((self.width, height), Image.Resampling.BILINEAR)
-                    array = np.asarray(rgb)
-                jpeg = simplejpeg.encode_jpeg(array, quality=self.quality, colorspace="RGB")
-                frames.append(EncodedFrame(jpeg, array.shape[1], array.shape[0]))
+                    rgb = np.asarray(image.convert("RGB"))
+                frames.append(encode_rgb(rgb, width=self.width, quality=self.quality))
             if progress:
                 progress(index + 1, len(files))
         return frames

@@ -7,6 +7,7 @@ footage (pure noise would be far larger, a flat colour far smaller).
 from __future__ import annotations
 
 import re
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import simplejpeg
@@ -30,13 +31,15 @@ def parse_synthetic(spec: str) -> tuple[int, int] | None:
     return width, height
 
 
+@dataclass
 class SyntheticSource(FrameSource):
     """``count`` distinct frames of ``width`` x ``height``, reproducible (seeded)."""
 
-    def __init__(self, width: int, height: int, *, quality: int = 85, count: int = 30) -> None:
-        self.width, self.height = width, height
-        self.quality = quality
-        self.count = count
+    width: int
+    height: int
+    _: KW_ONLY
+    quality: int = 85
+    count: int = 30
 
     @property
     def description(self) -> str:

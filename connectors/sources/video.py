@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import av
 import numpy as np
-import simplejpeg
-from PIL import Image
 
-from connectors.sources.base import EncodedFrame, FrameSource, Progress
+from connectors.sources.base import EncodedFrame, FrameSource, Progress, encode_rgb
 
 
+@dataclass
 class VideoSource(FrameSource):
     """Every frame decoded once and JPEG-encoded, optionally resized to ``width``."""
 
-    def __init__(self, path: Path | str, *, width: int = 0, quality: int = 85, max_frames: int = 0):
-        self.path = str(path)
-        self.width = width
-        self.quality = quality
-        self.max_frames = max_frames
-        self.native_fps = None
+    path: Path | str
+    _: KW_ONLY
+    width: int = 0
+    quality: int = 85
+    max_frames: int = 0
 
     @property
     def description(self) -> str:
@@ -29,7 +28,7 @@ class VideoSource(FrameSource):
     def load(self, progress: Progress | None = None) -> list[EncodedFrame]:
         frames: list[EncodedFrame] = []
         try:
-            container = av.open(self.path)
+            container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
             raise FileNotFoundError(f"cannot open {self.path} as video: {exc}") from exc
         with container:
@@ -41,15 +40,8 @@ class VideoSource(FrameSource):
             if stream.average_rate:
                 self.native_fps = float(stream.average_rate)
             for frame in container.decode(stream):
-                rgb = frame.to_ndarray(format="rgb24")
-                if self.width and rgb.shape[1] != self.width:
-                    height = round(rgb.shape[0] * self.width / rgb.shape[1])
-                    image = Image.fromarray(rgb).resize(
-                        (self.width, height), Image.Resampling.BILINEAR
-                    )
-                    rgb = np.asarray(image)
-                jpeg = simplejpeg.encode_jpeg(rgb, quality=self.quality, colorspace="RGB")
-                frames.append(EncodedFrame(jpeg, rgb.shape[1], rgb.shape[0]))
+                rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)  # no copy
+                frames.append(encode_rgb(rgb, width=self.width, quality=self.quality))
                 if progress:
                     progress(len(frames), total)
                 if self.max_frames and len(frames) >= self.max_frames:
