@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pipeline.gateway.event_index import EventRef
 from pipeline.kafka.partition_log import OffsetOutOfRange, PartitionLog, ReadTimeout
+from pipeline.protocol.messages import Refused
 from pipeline.serde import AvroDecoder, FrameRecord, SerdeError
 
 ANCHOR_WAIT_S = 3.0  # a broker that holds the offset answers well within this
@@ -30,14 +31,12 @@ SLACK_MS = 10_000  # how much later than its capture time a frame may have been 
 FIRST_STEP, MAX_STEP = 64, 4096  # records per step of the walk back
 
 
-class Unavailable(Exception):
-    """The media cannot be made: the HTTP status, a code and why."""
+class Unavailable(Refused):
+    """The media cannot be made: the HTTP status answered, besides the code and why."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

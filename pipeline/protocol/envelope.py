@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import simplejpeg
 
+from pipeline.protocol.messages import Refused
+
 ENVELOPE_MAGIC = b"VAE"
 ENVELOPE_VERSION = 1
 ENVELOPE_HEADER = struct.Struct(">3sBqq")
@@ -27,13 +29,11 @@ JPEG_SOI = b"\xff\xd8\xff"
 JPEG_EOI = b"\xff\xd9"
 
 
-class IngestError(ValueError):
-    """A frame the gateway refuses; ``code`` is stable and machine-readable."""
+class IngestError(Refused, ValueError):
+    """A frame the gateway refuses (``frame_id``: the sender's id for it, where known)."""
 
     def __init__(self, code: str, message: str, frame_id: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.frame_id = frame_id
 
 

@@ -7,6 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
+class Refused(Exception):
+    """Something a client asked for and is told it cannot have: a stable, machine-readable
+    ``code`` (what the client's code branches on) and a ``message`` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def ack(
     frame_id: int, gateway_latency_ms: float, broker_ms: float, partition: int, offset: int
 ) -> str:
