@@ -4,7 +4,7 @@ sees an event twice (at-least-once delivery, a replay) can keep it once."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Fixed namespace for uuid5 event ids; changing it would change every id.
 _NAMESPACE = uuid.UUID("6f1f7d4e-4a0b-5c8e-9a59-0e3c5e0b7a11")
@@ -25,21 +25,27 @@ class Sighting:
     frame_offset: int = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
-    event_id: str
+    """One event; its ``event_id`` is derived from what produced it, never passed in."""
+
     stream_id: str
     rule: str
     kind: str
-    phase: str  # loitering: start, update or end; "" for one-shot events
+    phase: str = ""  # loitering: start, update or end; "" for one-shot events
     label: str
     class_id: int
     track_id: int
-    direction: str  # line_crossed: in or out; "" otherwise
+    direction: str = ""  # line_crossed: in or out; "" otherwise
     start_ts_us: int
     end_ts_us: int
     best: Sighting
     trigger_frame_id: int  # the frame whose arrival produced the event
+    event_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        identity = (self.stream_id, self.rule, self.kind, self.phase, self.track_id)
+        object.__setattr__(self, "event_id", event_id(*identity, self.trigger_frame_id))
 
     @property
     def event_ts_us(self) -> int:
@@ -53,35 +59,3 @@ def event_id(
     """A deterministic id from what produced the event (not from when it was computed)."""
     name = f"{stream_id}\x1f{rule}\x1f{kind}\x1f{phase}\x1f{track_id}\x1f{trigger_frame_id}"
     return str(uuid.uuid5(_NAMESPACE, name))
-
-
-def make_event(
-    *,
-    stream_id: str,
-    rule: str,
-    kind: str,
-    phase: str = "",
-    label: str,
-    class_id: int,
-    track_id: int,
-    direction: str = "",
-    start_ts_us: int,
-    end_ts_us: int,
-    best: Sighting,
-    trigger_frame_id: int,
-) -> Event:
-    return Event(
-        event_id=event_id(stream_id, rule, kind, phase, track_id, trigger_frame_id),
-        stream_id=stream_id,
-        rule=rule,
-        kind=kind,
-        phase=phase,
-        label=label,
-        class_id=class_id,
-        track_id=track_id,
-        direction=direction,
-        start_ts_us=start_ts_us,
-        end_ts_us=end_ts_us,
-        best=best,
-        trigger_frame_id=trigger_frame_id,
-    )

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.analytics.events import Event, Sighting, make_event
+from pipeline.analytics.events import Event, Sighting
 from pipeline.analytics.geometry import anchor_point, line_side, zone_side
 from pipeline.analytics.lines import LineSide
 from pipeline.analytics.tracking import Detected, StreamTracker, Tracked, TrackerSettings
@@ -217,7 +217,7 @@ class StreamAnalytics:
         self, rule: str, kind: str, phase: str, track: _Track, track_id: int, direction: str,
         start_us: int, end_us: int, best: Sighting, frame: FrameIn,
     ) -> Event:  # fmt: skip
-        return make_event(
+        return Event(
             stream_id=self.stream_id, rule=rule, kind=kind, phase=phase, label=track.label,
             class_id=track.class_id, track_id=track_id, direction=direction,
             start_ts_us=start_us, end_ts_us=end_us, best=best, trigger_frame_id=frame.frame_id,

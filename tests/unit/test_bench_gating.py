@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 import simplejpeg
 
-from pipeline.analytics.events import Event, Sighting, make_event
+from pipeline.analytics.events import Event, Sighting
 from pipeline.config import SettingsError
 from pipeline.inference.detections import Detections
 from pipeline.shell.bench.gating import build_clip, clip_frames, recall, static_shares
@@ -90,7 +90,7 @@ def test_a_clip_of_the_whole_footage_holds_each_moving_frame_once(
 
 def event(rule: str, kind: str, at_s: float, direction: str = "", label: str = "person") -> Event:
     at = round(at_s * 1e6)
-    return make_event(
+    return Event(
         stream_id=STREAM, rule=rule, kind=kind, label=label, class_id=0, track_id=7,
         direction=direction, start_ts_us=at, end_ts_us=at,
         best=Sighting(0, at, 0.9, (0.0, 0.0, 1.0, 1.0)), trigger_frame_id=0,
