@@ -283,12 +283,19 @@ def start_worker(stack: Stack) -> Callable[..., Service]:
     return start
 
 
+ANALYTICS_WINDOWS = {"VAE_ANALYTICS_WINDOW_S": "2", "VAE_ANALYTICS_GRACE_S": "0.5"}
+
+
 @pytest.fixture
 def start_analytics(stack: Stack) -> Callable[..., Service]:
-    """Start `vae analytics` (faust-streaming; no HTTP) and wait until faust says Ready."""
+    """Start `vae analytics` (faust-streaming; no HTTP) and wait until faust says Ready.
+
+    Its count windows are 2 s, closed 0.5 s after their end (the test clips last seconds);
+    ``extra_env`` may say otherwise."""
 
     def start(name: str = "analytics", wait: bool = True, **extra_env: str) -> Service:
-        service = start_service(stack, name, ["analytics"], stack.with_env(**extra_env))
+        env = stack.with_env(**{**ANALYTICS_WINDOWS, **extra_env})
+        service = start_service(stack, name, ["analytics"], env)
         if wait:
             service.wait_log("[^Worker]: Ready", timeout=90)
         return service

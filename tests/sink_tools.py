@@ -12,7 +12,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +28,7 @@ from pipeline.runtime import free_port
 from pipeline.serde import EventRecord, LocalSchemaIds
 from pipeline.topics import Topic, engine_topics
 from tests.conftest import Service, Stack, start_service
+from tests.faults import FaultRow
 from tests.kafka_tools import committed
 from tests.processes import wait_until
 
@@ -227,6 +228,38 @@ def kill_while_feeding(
 def restart_sink(stack: Stack, kind: str, env: dict[str, str]) -> Service:
     """A killed sink started again: its group and settings, on a port of its own, not awaited."""
     return start_sink(stack, kind, {**env, "VAE_SINK_PORT": str(free_port())}, ready=False)
+
+
+def wait_caught_up(
+    stack: Stack,
+    group: str,
+    records: list[EventRecord],
+    came_out: Callable[[], Collection[str]],
+    sink: Service,
+) -> None:
+    """What a restarted sink owes: every record's event_id out at the destination
+    (``came_out``: the ids it holds) and every record committed by the sink's group."""
+    wanted = {r["event_id"] for r in records}
+    assert wait_until(lambda: wanted <= set(came_out()), 90, 0.1), sink.log()
+    topic = engine_topics(stack.settings.topics).events.name
+    assert wait_until(lambda: committed_total(stack, group, topic) == len(records), 30, 0.1), (
+        sink.log()
+    )
+
+
+def restart_row(
+    fault: str, records: list[EventRecord], came_out: Sequence[str], recovery_s: float
+) -> FaultRow:
+    """The fault table's row of a sink killed mid-stream and restarted: every record was in
+    the events topic (sent and acked), and each event should come out once."""
+    return FaultRow.tally(
+        fault,
+        sent=len(records),
+        acked=len(records),
+        wanted={r["event_id"] for r in records},
+        came_out=came_out,
+        recovery_s=recovery_s,
+    )
 
 
 # --- a webhook receiver -------------------------------------------------------------------

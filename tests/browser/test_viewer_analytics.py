@@ -142,11 +142,7 @@ def test_rules_track_ids_counters_and_events_on_a_tile_then_drawn_rules_count(
 ) -> None:
     worker = start_worker(wait=False)
     gateway = start_gateway()
-    analytics = start_analytics(
-        VAE_ANALYTICS_RULES=str(rules_file(tmp_path)),
-        VAE_ANALYTICS_WINDOW_S="2",
-        VAE_ANALYTICS_GRACE_S="0.5",
-    )
+    analytics = start_analytics(VAE_ANALYTICS_RULES=str(rules_file(tmp_path)))
     worker.wait_http("/readyz", timeout=90)
     # The rules file's rules are the rules in force: the gateway has them for the viewer.
     deadline = time.monotonic() + 60

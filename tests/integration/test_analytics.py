@@ -151,7 +151,7 @@ async def test_the_clip_gives_its_crossings_zone_events_and_counts_exactly(
     # The clip is sent as fast as the gateway takes it (its times are the clip's own).
     gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="0")
     # No rules file: the rules arrive through the gateway while the analytics runs.
-    analytics = start_analytics(VAE_ANALYTICS_WINDOW_S="2", VAE_ANALYTICS_GRACE_S="0.5")
+    analytics = start_analytics()
     bad = await save_rules(ws_url(gateway), RULES_YAML.replace("points:", "pointz:", 1))
     assert bad["type"] == "error" and bad["code"] == "bad_rules"
     assert 'streams."clip-*".lines[0].pointz: unknown key' in bad["message"]
@@ -280,11 +280,7 @@ async def test_sigkill_mid_window_the_next_worker_restores_and_counts_as_uninter
 ) -> None:
     rules = rules_file(tmp_path)
     clip = make_clip((media / "dog.jpg").read_bytes())
-    env = {
-        "VAE_ANALYTICS_RULES": str(rules),
-        "VAE_ANALYTICS_WINDOW_S": "2",
-        "VAE_ANALYTICS_GRACE_S": "0.5",
-    }
+    env = {"VAE_ANALYTICS_RULES": str(rules)}
     start_worker()
     # The clip is sent as fast as the gateway takes it (its times are the clip's own).
     gateway = start_gateway(VAE_GATEWAY_MAX_FPS_PER_STREAM="0")

@@ -17,7 +17,7 @@ import pytest
 from pipeline.serde import LocalSchemaIds, detections_record, frame_record, stage_timings
 from pipeline.topics import engine_topics
 from tests.conftest import Stack
-from tests.faults import FaultRow, FaultTable
+from tests.faults import FaultTable
 from tests.kafka_tools import produce, read_topic
 from tests.processes import wait_until
 from tests.records import counts, event
@@ -26,9 +26,11 @@ from tests.sink_tools import (
     Writer,
     committed_total,
     kill_while_feeding,
+    restart_row,
     restart_sink,
     sink_env,
     start_sink,
+    wait_caught_up,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,6 +53,11 @@ def _events(dsn: str) -> int:
 def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(query).fetchall()
+
+
+def _event_ids(dsn: str) -> list[str]:
+    """vae.events' event ids, one per row."""
+    return [r[0] for r in _rows(dsn, "SELECT event_id FROM vae.events")]
 
 
 def _readyz(http: str) -> int:
@@ -223,25 +230,15 @@ def test_postgres_sink_sigkill_mid_stream_stores_each_event_once(
     kill = kill_while_feeding(stack, sink, group, records, lambda: int(_one(postgres_dsn, count)))
 
     again = restart_sink(stack, "postgres", env)
-    assert wait_until(lambda: _one(postgres_dsn, count) >= len(records), 90, 0.2), again.log()
-    events = stack.settings.topics.events
-    assert wait_until(lambda: committed_total(stack, group, events) == len(records), 30, 0.2), (
-        again.log()
-    )
+    wait_caught_up(stack, group, records, lambda: _event_ids(postgres_dsn), again)
     first_after = _one(
         postgres_dsn, "SELECT min(written_at) FROM vae.events WHERE written_at > %s", kill.at
     )
-    ids = [r[0] for r in _rows(postgres_dsn, "SELECT event_id FROM vae.events")]
-    wanted = {r["event_id"] for r in records}
+    ids = _event_ids(postgres_dsn)
+    recovery_s = (first_after - kill.at).total_seconds() if first_after else -1.0
     fault_table.record(
-        FaultRow.tally(
-            "sink postgres SIGKILL mid-stream + restart",
-            sent=len(records),
-            acked=len(records),  # written into the events topic
-            wanted=wanted,
-            came_out=ids,
-            recovery_s=(first_after - kill.at).total_seconds() if first_after else -1.0,
-        )
+        restart_row("sink postgres SIGKILL mid-stream + restart", records, ids, recovery_s)
     )
     print(f"at the kill: {kill}, {kill.written_again} events written again after the restart")
+    wanted = {r["event_id"] for r in records}
     assert set(ids) == wanted and len(ids) == len(wanted)

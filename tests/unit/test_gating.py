@@ -34,10 +34,12 @@ def jpeg(image: npt.NDArray[np.uint8]) -> bytes:
     return simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=85)
 
 
-def noisy(image: npt.NDArray[np.uint8], rng: np.random.Generator, sigma: float = 4.0) -> bytes:
-    """The still as a camera sends it again and again: fresh sensor noise, re-encoded."""
-    grain = rng.normal(0.0, sigma, image.shape)
-    return jpeg(np.clip(image.astype(np.float32) + grain, 0, 255).astype(np.uint8))
+def stills(image: npt.NDArray[np.uint8], count: int, seed: int, sigma: float = 4.0) -> list[bytes]:
+    """The still as a camera sends it again and again: fresh sensor noise each time,
+    re-encoded (seeded, so a test sees the same noise every run)."""
+    rng = np.random.default_rng(seed)
+    grains = (rng.normal(0.0, sigma, image.shape) for _ in range(count))
+    return [jpeg(np.clip(image.astype(np.float32) + g, 0, 255).astype(np.uint8)) for g in grains]
 
 
 def run(
@@ -61,9 +63,8 @@ def test_the_thumbnail_is_a_reduced_grey_decode(dog_jpeg: bytes) -> None:
 def test_a_still_with_sensor_noise_is_gated_between_keyframes(
     clip: list[npt.NDArray[np.uint8]],
 ) -> None:
-    rng = np.random.default_rng(1)
     gate = MotionGate(MotionParams(keyframe_s=2.0))
-    reasons = run(gate, [noisy(clip[0], rng) for _ in range(50)])
+    reasons = run(gate, stills(clip[0], 50, seed=1))
     inferred = [i for i, r in enumerate(reasons) if r != "still"]
     assert inferred == [0, 20, 40]  # the first frame, then a keyframe every 2 s (20 frames)
     assert reasons[0] == "first" and reasons[20] == reasons[40] == "keyframe"
@@ -72,9 +73,8 @@ def test_a_still_with_sensor_noise_is_gated_between_keyframes(
 def test_a_moving_object_after_a_static_stretch_is_inferred_in_its_first_moving_frame(
     clip: list[npt.NDArray[np.uint8]],
 ) -> None:
-    rng = np.random.default_rng(2)
     gate = MotionGate(MotionParams(keyframe_s=10.0))
-    still = [noisy(clip[0], rng) for _ in range(30)]
+    still = stills(clip[0], 30, seed=2)
     moving = [jpeg(frame) for frame in clip[1:11]]  # the people walk on
     reasons = run(gate, still + moving)
     assert reasons[0] == "first"
@@ -97,9 +97,8 @@ def test_every_consecutive_frame_of_the_clip_moves(clip: list[npt.NDArray[np.uin
 def test_state_is_per_stream_and_reset_when_partitions_move(
     clip: list[npt.NDArray[np.uint8]],
 ) -> None:
-    rng = np.random.default_rng(3)
     gate = MotionGate(MotionParams(keyframe_s=10.0))
-    frames = [noisy(clip[0], rng) for _ in range(4)]
+    frames = stills(clip[0], 4, seed=3)
     assert run(gate, frames, "a-1", partition=0) == ["first", "still", "still", "still"]
     assert run(gate, frames, "b-1", partition=1) == ["first", "still", "still", "still"]
     gate.forget([0])  # partition 0 went to another worker
