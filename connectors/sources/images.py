@@ -10,13 +10,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from connectors.sources.base import (
-    IMAGE_SUFFIXES,
-    EncodedFrame,
-    FrameSource,
-    Progress,
-    encode_rgb,
-)
+from connectors.sources.base import IMAGE_SUFFIXES, EncodedFrame, FrameSource, Progress, encode_rgb
 
 
 @dataclass
