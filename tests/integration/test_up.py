@@ -189,11 +189,20 @@ def test_a_taken_metrics_port_moves_and_sigterm_stops_everything(tmp_path: Path)
                 assert r.status == 200
                 assert b"vae_worker" in r.read()
 
+            # The replay is spawned just before the "up" line, through the launcher that sets
+            # PDEATHSIG and then execs it: caught inside that execve, its command line reads
+            # empty (CI saw it once), so wait until every child shows its command.
+            expected = ["--listener-url"]  # the Tansu broker
+            expected += [f"-m pipeline {name}" for name in ("gateway", "worker", "analytics")]
+            expected.append("-m pipeline replay")
+
+            def started() -> bool:
+                commands = " | ".join(_children(up.process.pid).values())
+                return all(part in commands for part in expected)
+
+            assert wait_until(started, 10), _children(up.process.pid)
             children = _children(up.process.pid)
             commands = " | ".join(children.values())
-            assert "--listener-url" in commands, commands  # the Tansu broker
-            for name in ("gateway", "worker", "analytics", "replay"):
-                assert f"-m pipeline {name}" in commands, commands
             marked = set(_marked(run)) - {up.process.pid}
             assert set(children) <= marked
 
